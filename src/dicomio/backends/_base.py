@@ -1,0 +1,225 @@
+"""The contract every decoding backend follows.
+
+A backend is a small object with a ``name``, a pip ``install`` hint, a lazy
+:meth:`Backend.available` check, a :meth:`Backend.supports` test and one
+:meth:`Backend.decode` method that turns one frame's bytes into an array.
+
+Backends know their library and nothing of DICOM's rules. The core
+(:mod:`dicomio.image`) tells them what colour space the stream holds and what
+it wants back, then fixes sign, precision, planar layout and colour after them,
+so every backend stays a few dozen lines and answers the same questions.
+
+Third-party backends register through the ``dicomio.backends`` entry-point
+group: the entry point names a :class:`Backend` instance (or a zero-argument
+callable returning one).
+"""
+
+from __future__ import annotations
+
+import importlib
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..tsyntax import TransferSyntax
+
+__all__ = ["PixelSpec", "FrameContext", "Decoded", "Backend"]
+
+
+@dataclass(frozen=True)
+class PixelSpec:
+    """What the DICOM header says every frame holds.
+
+    Attributes mirror the Image Pixel module; ``photometric`` is the declared
+    Photometric Interpretation.
+    """
+
+    transfer_syntax: TransferSyntax
+    rows: int
+    columns: int
+    samples_per_pixel: int = 1
+    bits_allocated: int = 8
+    bits_stored: int = 8
+    pixel_representation: int = 0
+    planar_configuration: int = 0
+    photometric: str = "MONOCHROME2"
+    number_of_frames: int = 1
+    float_pixels: bool = False
+
+    @property
+    def dtype(self) -> np.dtype[Any]:
+        """The NumPy dtype dicomio returns for one sample (before rescale)."""
+        if self.float_pixels:
+            return np.dtype("<f4" if self.bits_allocated == 32 else "<f8")
+        if self.bits_allocated == 1:
+            return np.dtype(np.uint8)
+        nbytes = max(1, (self.bits_allocated + 7) // 8)
+        nbytes = {1: 1, 2: 2, 3: 4, 4: 4}.get(nbytes, 8)
+        kind = "i" if self.pixel_representation else "u"
+        return np.dtype(f"{kind}{nbytes}")
+
+    @property
+    def frame_shape(self) -> tuple[int, ...]:
+        """``(rows, columns)`` or ``(rows, columns, samples)``."""
+        if self.samples_per_pixel == 1:
+            return (self.rows, self.columns)
+        return (self.rows, self.columns, self.samples_per_pixel)
+
+    @property
+    def frame_nbytes(self) -> int:
+        """Bytes of one decoded frame as dicomio returns it."""
+        n = self.rows * self.columns * self.samples_per_pixel
+        return n * self.dtype.itemsize
+
+    @property
+    def native_frame_nbytes(self) -> int:
+        """Bytes of one frame as stored uncompressed (bit-packed for 1-bit)."""
+        n = self.rows * self.columns * self.samples_per_pixel
+        if self.bits_allocated == 1:
+            return (n + 7) // 8
+        if self.photometric == "YBR_FULL_422" and not self.transfer_syntax.encapsulated:
+            # Uncompressed YBR_FULL_422 stores two luma per chroma pair.
+            n = self.rows * self.columns * 2
+        return n * ((self.bits_allocated + 7) // 8)
+
+
+@dataclass
+class FrameContext:
+    """Everything a backend is told about the frame it decodes.
+
+    Attributes
+    ----------
+    spec : PixelSpec
+        The header's description.
+    info : object or None
+        The parsed codestream header (:mod:`dicomio.codestream`), if any.
+    stream_color : str
+        What the core decided the stream's samples are: ``"MONOCHROME"``,
+        ``"RGB"``, ``"YBR_FULL"`` (YCbCr), ``"YBR_RCT"`` or ``"YBR_ICT"``
+        (J2K with the multiple-component transform), or ``"PALETTE"``.
+    want_rgb : bool
+        True when the caller wants RGB: a backend that can convert YCbCr to RGB
+        inside the codec should do so and say so in :attr:`Decoded.color`.
+    out : numpy.ndarray or None
+        A preallocated frame-shaped array of ``spec.dtype`` the backend may
+        decode into (imagecodecs ``out=``). Using it is optional.
+    index : int
+        The 0-based frame index (for messages).
+    """
+
+    spec: PixelSpec
+    info: Any = None
+    stream_color: str = "MONOCHROME"
+    want_rgb: bool = True
+    out: np.ndarray | None = None
+    index: int = 0
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Decoded:
+    """A backend's answer for one frame.
+
+    Attributes
+    ----------
+    array : numpy.ndarray
+        Samples as the codec produced them: ``(rows, cols)``,
+        ``(rows, cols, samples)`` interleaved, or ``(samples, rows, cols)``
+        when ``planar`` is True. Any integer dtype wide enough; the core casts.
+    color : str
+        The colour space the array holds: ``"MONOCHROME"``, ``"RGB"``,
+        ``"YBR_FULL"`` or ``"PALETTE"``.
+    planar : bool
+        True when samples come first (colour-by-plane).
+    signed : bool or None
+        Whether the codec already returned values in the header's signedness.
+        ``None`` lets the core decide from the codestream.
+    """
+
+    array: np.ndarray
+    color: str
+    planar: bool = False
+    signed: bool | None = None
+
+
+class Backend:
+    """Base class for a decoding backend.
+
+    Subclasses set :attr:`name`, :attr:`install`, :attr:`modules` and
+    :attr:`syntaxes` and implement :meth:`decode`; they import their library
+    only inside :meth:`load` (never at module import).
+    """
+
+    #: Label used in ``backend=`` and in reports.
+    name: str = ""
+    #: What to run when it is missing.
+    install: str = ""
+    #: Modules that must import for the backend to be available.
+    modules: tuple[str, ...] = ()
+    #: Transfer Syntax UIDs it can decode.
+    syntaxes: frozenset[str] = frozenset()
+    #: True when the decoder releases the GIL, so threads decode in parallel.
+    gil_free: bool = False
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._available: bool | None = None
+        self._why: str = ""
+        self._mods: dict[str, Any] = {}
+
+    # -- availability -------------------------------------------------
+    def load(self) -> dict[str, Any]:
+        """Import the backend's modules once; raises ImportError if missing."""
+        if self._mods:
+            return self._mods
+        with self._lock:
+            if not self._mods:
+                mods = {m: importlib.import_module(m) for m in self.modules}
+                self._mods = mods
+        return self._mods
+
+    def available(self) -> bool:
+        """True when the libraries import (checked once, cached, thread-safe)."""
+        if self._available is None:
+            try:
+                self.load()
+                self._check()
+            except Exception as exc:  # any import-time failure means unavailable
+                self._why = f"{type(exc).__name__}: {exc}"
+                self._available = False
+            else:
+                self._available = True
+        return self._available
+
+    @property
+    def unavailable_reason(self) -> str:
+        """Why :meth:`available` is False (empty when available)."""
+        self.available()
+        return self._why
+
+    def _check(self) -> None:
+        """Extra availability checks (versions); raise to mark unavailable."""
+
+    def version(self) -> str:
+        """The library version, for reports."""
+        if not self.available():
+            return ""
+        for mod in self._mods.values():
+            v = getattr(mod, "__version__", None)
+            if v:
+                return str(v)
+        return ""
+
+    # -- decoding ------------------------------------------------------
+    def supports(self, spec: PixelSpec) -> bool:
+        """True when this backend can decode frames described by ``spec``."""
+        return spec.transfer_syntax.uid in self.syntaxes
+
+    def decode(self, data: bytes, ctx: FrameContext) -> Decoded:
+        """Decode one frame's bytes. Raise any exception on failure."""
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"<dicomio backend {self.name!r}>"

@@ -1,0 +1,169 @@
+"""imagecodecs backend: the fast primary decoder for every compressed family.
+
+Its decoders release the GIL and accept ``out=``, so frames decode in parallel
+threads straight into the output array. It knows nothing of DICOM, so this
+module tells it the colour space (libjpeg-turbo would otherwise guess YCbCr for
+an unmarked RGB stream) and the core fixes sign and precision afterwards
+(OpenJPEG keeps the codestream's signedness, CharLS returns unsigned).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..tsyntax import TRANSFER_SYNTAXES
+from ._base import Backend, Decoded, FrameContext, PixelSpec
+
+__all__ = ["ImagecodecsBackend", "backend"]
+
+_FAMILIES = ("rle", "deflate", "jpeg", "jpegls", "jpeg2k", "htj2k", "jpegxl")
+
+
+class ImagecodecsBackend(Backend):
+    """Decode JPEG, JPEG-LS, JPEG 2000, HTJ2K, JPEG XL, RLE and deflate frames."""
+
+    name = "imagecodecs"
+    install = "pip install imagecodecs"
+    modules = ("imagecodecs",)
+    syntaxes = frozenset(
+        u for u, t in TRANSFER_SYNTAXES.items() if t.family in _FAMILIES
+    )
+    gil_free = True
+
+    def _check(self) -> None:
+        from packaging.version import Version
+
+        ic = self._mods["imagecodecs"]
+        if Version(ic.__version__) < Version("2024.9.22"):
+            raise ImportError(f"imagecodecs>=2024.9.22 needed, {ic.__version__} found")
+
+    def supports(self, spec: PixelSpec) -> bool:
+        if spec.transfer_syntax.uid not in self.syntaxes:
+            return False
+        fam = spec.transfer_syntax.family
+        if fam == "jpeg" and spec.bits_stored > 16:
+            return False
+        if fam == "rle":
+            return spec.bits_allocated in (8, 16, 32, 64)
+        return True
+
+    def decode(self, data: bytes, ctx: FrameContext) -> Decoded:
+        ic = self.load()["imagecodecs"]
+        fam = ctx.spec.transfer_syntax.family
+        return _DECODERS[fam](ic, data, ctx)
+
+
+def _out(ctx: FrameContext, dtype: Any) -> np.ndarray | None:
+    """The caller's buffer when the codec would fill it with the same dtype."""
+    out = ctx.out
+    if out is not None and out.dtype == np.dtype(dtype) and out.flags.c_contiguous:
+        return out
+    return None
+
+
+def _unsigned(spec: PixelSpec) -> np.dtype[Any]:
+    return np.dtype(np.uint8 if spec.bits_stored <= 8 else np.uint16)
+
+
+def _jpeg(ic: Any, data: bytes, ctx: FrameContext) -> Decoded:
+    spec, info = ctx.spec, ctx.info
+    lossless = bool(getattr(info, "lossless", False))
+    if spec.samples_per_pixel == 1:
+        cs = out_cs = "GRAY"
+        color = "MONOCHROME" if ctx.stream_color != "PALETTE" else "PALETTE"
+    elif ctx.stream_color == "RGB":
+        cs = out_cs = "RGB"
+        color = "RGB"
+    else:
+        cs = "YCBCR"
+        # Lossless processes carry no colour conversion in libjpeg-turbo.
+        out_cs = "RGB" if (ctx.want_rgb and not lossless) else "YCBCR"
+        color = "RGB" if out_cs == "RGB" else "YBR_FULL"
+    if cs == "GRAY":
+        arr = ic.jpeg8_decode(data, out=_out(ctx, _unsigned(spec)))
+    else:
+        arr = ic.jpeg8_decode(data, colorspace=cs, outcolorspace=out_cs,
+                              out=_out(ctx, _unsigned(spec)))
+    return Decoded(arr, color)
+
+
+def _jpegls(ic: Any, data: bytes, ctx: FrameContext) -> Decoded:
+    arr = ic.jpegls_decode(data, out=_out(ctx, _unsigned(ctx.spec)))
+    return Decoded(arr, _plain(ctx))
+
+
+def _plain(ctx: FrameContext) -> str:
+    c = ctx.stream_color
+    return "YBR_FULL" if c == "YBR_FULL" else ("RGB" if c.startswith("YBR") else c)
+
+
+def _jpeg2k(ic: Any, data: bytes, ctx: FrameContext) -> Decoded:
+    threads = int(ctx.options.get("codec_threads", 1))
+    arr = ic.jpeg2k_decode(data, planar=False, numthreads=threads)
+    return Decoded(arr, _plain(ctx))
+
+
+def _htj2k(ic: Any, data: bytes, ctx: FrameContext) -> Decoded:
+    try:
+        arr = ic.htj2k_decode(data, planar=False)
+    except Exception:
+        # OpenJPEG >= 2.5 decodes HT code-blocks too (e.g. JP2-wrapped HTJ2K).
+        arr = ic.jpeg2k_decode(data, planar=False)
+    return Decoded(arr, _plain(ctx))
+
+
+def _jpegxl(ic: Any, data: bytes, ctx: FrameContext) -> Decoded:
+    arr = ic.jpegxl_decode(data)
+    if arr.ndim == 3 and arr.shape[-1] == 1:
+        arr = arr[..., 0]
+    if ctx.spec.samples_per_pixel == 1:
+        color = "MONOCHROME"
+    else:
+        # libjxl hands back RGB for colour (reconstructed JPEGs included).
+        color = "RGB" if ctx.spec.transfer_syntax.lossy else _plain(ctx)
+    return Decoded(arr, color)
+
+
+def _rle(ic: Any, data: bytes, ctx: FrameContext) -> Decoded:
+    spec = ctx.spec
+    nbytes = spec.bits_allocated // 8
+    # A big-endian dtype keeps imagecodecs from byte-swapping the segments.
+    dtype = np.dtype(f">{'i' if spec.pixel_representation else 'u'}{nbytes}")
+    arr = ic.dicomrle_decode(data, dtype)
+    spp = spec.samples_per_pixel
+    arr = np.asarray(arr).astype(dtype.newbyteorder("="), copy=False)
+    arr = arr.reshape(spp, spec.rows, spec.columns)
+    if spp == 1:
+        return Decoded(arr[0], "MONOCHROME")
+    return Decoded(arr, _plain(ctx), planar=True)
+
+
+def _deflate(ic: Any, data: bytes, ctx: FrameContext) -> Decoded:
+    from .native import inflate_frame, unpack_native
+
+    expected = ctx.spec.native_frame_nbytes
+    try:
+        buf = bytearray(expected)
+        n = ic.deflate_decode(data, raw=True, out=buf)
+        size = len(n) if not isinstance(n, int) else n
+        raw = bytes(buf[:size]) if size != expected else bytes(buf)
+        if size != expected:
+            raise ValueError(f"inflated {size} bytes, expected {expected}")
+    except Exception:
+        raw = inflate_frame(data, expected)
+    return unpack_native(raw, ctx)
+
+
+_DECODERS = {
+    "jpeg": _jpeg,
+    "jpegls": _jpegls,
+    "jpeg2k": _jpeg2k,
+    "htj2k": _htj2k,
+    "jpegxl": _jpegxl,
+    "rle": _rle,
+    "deflate": _deflate,
+}
+
+backend = ImagecodecsBackend()

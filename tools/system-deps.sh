@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Debian packages the test suite needs: a virtual X server and the xcb
+# libraries Qt loads, so the napari GUI tests run headless for real
+# (QT_QPA_PLATFORM=offscreen has no OpenGL context for napari's canvas).
+set -euo pipefail
+pkgs=(xvfb xauth libxcb-icccm4 libxcb-keysyms1 libxcb-xinerama0 libxcb-cursor0
+      libxcb-randr0 libxcb-render-util0 libxcb-shape0 libxcb-image0
+      libxkbcommon-x11-0 libgl1 libegl1 libdbus-1-3 libfontconfig1)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "system-deps: all ${#pkgs[@]} Debian packages present"
+  exit 0
+fi
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
