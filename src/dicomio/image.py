@@ -746,11 +746,12 @@ class DicomImage:
         if color == "YBR_FULL" and ctx.want_rgb:
             photometric.ybr_to_rgb(dest, bits=min(spec.bits_stored, dest.dtype.itemsize * 8))
             color = "RGB"
-        if color == "MONOCHROME":
+        if spec.samples_per_pixel == 1:
+            # One sample per pixel holds what the header says (grey or
+            # palette indices), whatever label the backend used.
             fam = photometric.family(spec.photometric)
-            color = spec.photometric if fam == "MONOCHROME" else "MONOCHROME2"
-        elif color == "PALETTE":
-            color = "PALETTE COLOR"
+            color = (spec.photometric if fam == "MONOCHROME" else
+                     "PALETTE COLOR" if fam == "PALETTE" else "MONOCHROME2")
         return color
 
     def _fix_bits(self, dest: np.ndarray, info: Any) -> None:

@@ -129,12 +129,12 @@ def _jpegxl(ic: Any, data: bytes, ctx: FrameContext) -> Decoded:
 def _rle(ic: Any, data: bytes, ctx: FrameContext) -> Decoded:
     spec = ctx.spec
     nbytes = spec.bits_allocated // 8
-    # A big-endian dtype keeps imagecodecs from byte-swapping the segments.
-    dtype = np.dtype(f">{'i' if spec.pixel_representation else 'u'}{nbytes}")
-    arr = ic.dicomrle_decode(data, dtype)
+    # imagecodecs returns bytes in the byte order of the dtype it is given,
+    # colour-by-plane (one plane per sample, as RLE stores them).
+    dtype = np.dtype(f"<{'i' if spec.pixel_representation else 'u'}{nbytes}")
+    raw = ic.dicomrle_decode(data, dtype)
     spp = spec.samples_per_pixel
-    arr = np.asarray(arr).astype(dtype.newbyteorder("="), copy=False)
-    arr = arr.reshape(spp, spec.rows, spec.columns)
+    arr = np.frombuffer(raw, dtype).reshape(spp, spec.rows, spec.columns)
     if spp == 1:
         return Decoded(arr[0], "MONOCHROME")
     return Decoded(arr, _plain(ctx), planar=True)
