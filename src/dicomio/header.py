@@ -6,7 +6,7 @@ from typing import Any
 
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
-from pydicom.valuerep import DSdecimal, DSfloat, IS, PersonName
+from pydicom.valuerep import IS, DSdecimal, DSfloat, PersonName
 
 __all__ = ["to_json_dict", "jsonable"]
 

@@ -106,12 +106,16 @@ def _jpeg2k(ic: Any, data: bytes, ctx: FrameContext) -> Decoded:
 
 
 def _htj2k(ic: Any, data: bytes, ctx: FrameContext) -> Decoded:
-    try:
-        arr = ic.htj2k_decode(data, planar=False)
-    except Exception:
-        # OpenJPEG >= 2.5 decodes HT code-blocks too (e.g. JP2-wrapped HTJ2K).
-        arr = ic.jpeg2k_decode(data, planar=False)
-    return Decoded(arr, _plain(ctx))
+    if getattr(ctx.info, "reversible", True):
+        try:
+            return Decoded(ic.htj2k_decode(data, planar=False), _plain(ctx))
+        except Exception:
+            pass
+    # OpenJPEG (>= 2.5) decodes HT code-blocks too. It is used for the 9-7
+    # wavelet because imagecodecs' OpenJPH path does not clamp lossy output:
+    # a bright sample can wrap around to 0.
+    threads = int(ctx.options.get("codec_threads", 1))
+    return Decoded(ic.jpeg2k_decode(data, planar=False, numthreads=threads), _plain(ctx))
 
 
 def _jpegxl(ic: Any, data: bytes, ctx: FrameContext) -> Decoded:

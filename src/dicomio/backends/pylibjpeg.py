@@ -1,0 +1,240 @@
+"""The pylibjpeg backend: libjpeg, OpenJPEG and RLE through pylibjpeg's plugins.
+
+Install with ``pip install pylibjpeg pylibjpeg-openjpeg pylibjpeg-rle``; JPEG and
+JPEG-LS also need ``pip install pylibjpeg-libjpeg``, which is GPL-3.0 and so
+never installed implicitly. Each plugin is optional: the backend supports the
+Transfer Syntaxes of the plugins that import.
+
+=====================  ==========================  ================================
+plugin                 Transfer Syntaxes           what it returns
+=====================  ==========================  ================================
+pylibjpeg-libjpeg      JPEG .50 .51 .57 .70,       the coded components, interleaved,
+                       JPEG-LS .80 .81             unsigned (``colour_transform=0``
+                                                   never converts YCbCr)
+pylibjpeg-openjpeg     J2K .90-.93,                interleaved, the codestream's
+                       HTJ2K .201-.203             sign and precision, the inverse
+                                                   MCT applied (RCT/ICT -> RGB)
+pylibjpeg-rle          RLE .5                      one plane per sample (planar),
+                                                   the stored container words
+=====================  ==========================  ================================
+
+Measured with libjpeg 2.5 (pylibjpeg-libjpeg): with ``colour_transform=0`` it
+returns the raw components for every kind of stream (JFIF, Adobe APP14
+transform 0 and 1, unmarked, component ids ``'R','G','B'``). With
+``colour_transform=1`` it converts YCbCr to RGB unless an APP14 marker says
+transform 0, whatever the JFIF marker or the component ids say, and on 4:2:2
+streams its merged upsampler lands up to 9 levels from the standard matrix.
+dicomio therefore always asks for the raw components and lets the core
+convert, so every backend agrees.
+
+None of the plugins release the GIL.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+import numpy as np
+from packaging.version import Version
+
+from ..tsyntax import TRANSFER_SYNTAXES
+from ._base import Backend, Decoded, FrameContext, PixelSpec
+
+__all__ = ["PylibjpegBackend", "backend"]
+
+
+def _uids(*families: str) -> frozenset[str]:
+    return frozenset(u for u, t in TRANSFER_SYNTAXES.items() if t.family in families)
+
+
+_LIBJPEG = _uids("jpeg", "jpegls")
+_OPENJPEG = _uids("jpeg2k", "htj2k")
+_HTJ2K = _uids("htj2k")
+_RLE = _uids("rle")
+
+#: plugin -> (module, distribution, minimum version, Transfer Syntaxes).
+_PLUGINS: dict[str, tuple[str, str, str, frozenset[str]]] = {
+    "libjpeg": ("libjpeg", "pylibjpeg-libjpeg", "2.1", _LIBJPEG),
+    "openjpeg": ("openjpeg", "pylibjpeg-openjpeg", "2.0", _OPENJPEG),
+    "rle": ("rle", "pylibjpeg-rle", "2.0", _RLE),
+}
+
+def _plugin_name(uid: str) -> str:
+    """The plugin that decodes Transfer Syntax ``uid``."""
+    for plugin, (*_, uids) in _PLUGINS.items():
+        if uid in uids:
+            return plugin
+    raise ValueError(f"pylibjpeg has no plugin for Transfer Syntax {uid}")
+
+
+def _as_bytes(data: bytes | bytearray | memoryview) -> bytes | bytearray:
+    # The Cython decoders accept bytes and bytearray, not memoryview.
+    return data if isinstance(data, (bytes, bytearray)) else bytes(data)
+
+
+class PylibjpegBackend(Backend):
+    """Decode with pylibjpeg's libjpeg, OpenJPEG and RLE plugins (GIL held)."""
+
+    name = "pylibjpeg"
+    install = (
+        "pip install pylibjpeg pylibjpeg-openjpeg pylibjpeg-rle "
+        "(JPEG/JPEG-LS also need the GPL pylibjpeg-libjpeg)"
+    )
+    modules = ("pylibjpeg",)
+    syntaxes = _LIBJPEG | _OPENJPEG | _RLE
+    gil_free = False
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._plugins: dict[str, Any] | None = None
+        self._plugin_why: dict[str, str] = {}
+
+    # -- availability -------------------------------------------------
+    def load(self) -> dict[str, Any]:
+        """Import pylibjpeg and whichever of its plugins are installed.
+
+        Raises
+        ------
+        ImportError
+            When pylibjpeg itself is missing.
+        """
+        mods = super().load()
+        if self._plugins is None:
+            with self._lock:
+                if self._plugins is None:
+                    self._plugins = self._import_plugins()
+        return mods
+
+    def _import_plugins(self) -> dict[str, Any]:
+        found: dict[str, Any] = {}
+        for plugin, (modname, dist, minimum, _) in _PLUGINS.items():
+            try:
+                mod = importlib.import_module(modname)
+            except ImportError as exc:
+                self._plugin_why[plugin] = f"{dist} is not installed ({exc})"
+                continue
+            version = str(getattr(mod, "__version__", "0"))
+            if Version(version) < Version(minimum):
+                self._plugin_why[plugin] = (
+                    f"{dist} {version} is too old (need >= {minimum})"
+                )
+                continue
+            found[plugin] = mod
+        return found
+
+    def _check(self) -> None:
+        pylibjpeg = self._mods["pylibjpeg"]
+        if Version(str(pylibjpeg.__version__)) < Version("2.0"):
+            raise ImportError(
+                f"pylibjpeg {pylibjpeg.__version__} is too old (need >= 2.0)"
+            )
+        if not self._plugins:
+            why = "; ".join(self._plugin_why.values())
+            raise ImportError(f"no pylibjpeg decoding plugin is usable: {why}")
+
+    def version(self) -> str:
+        """pylibjpeg's version followed by each usable plugin's."""
+        if not self.available():
+            return ""
+        plugins = ", ".join(
+            f"{name} {mod.__version__}" for name, mod in (self._plugins or {}).items()
+        )
+        return f"{self._mods['pylibjpeg'].__version__} ({plugins})"
+
+    def _plugin(self, uid: str) -> Any:
+        """Return the plugin module decoding ``uid``, or raise ImportError."""
+        self.load()
+        plugin = _plugin_name(uid)
+        mod = (self._plugins or {}).get(plugin)
+        if mod is None:
+            raise ImportError(f"{self._plugin_why.get(plugin, plugin)}: {self.install}")
+        return mod
+
+    def supports(self, spec: PixelSpec) -> bool:
+        """True for the syntaxes of pylibjpeg's plugins, within their limits.
+
+        A plugin that is not installed still counts as support: the registry
+        then reports what to install, and :meth:`decode` names the plugin.
+        """
+        uid = spec.transfer_syntax.uid
+        if uid not in self.syntaxes:
+            return False
+        if not self.available():
+            return True
+        mod = (self._plugins or {}).get(_plugin_name(uid))
+        if mod is None:
+            return True
+        if uid in _HTJ2K:
+            # High-throughput decoding arrived in the OpenJPEG 2.5 C library.
+            return tuple(mod.utils.get_openjpeg_version()) >= (2, 5)
+        if uid in _RLE and spec.bits_allocated == 1:
+            return Version(str(mod.__version__)) >= Version("2.2")
+        return True
+
+    # -- decoding ------------------------------------------------------
+    def decode(self, data: bytes, ctx: FrameContext) -> Decoded:
+        """Decode one frame with the plugin for its Transfer Syntax."""
+        uid = ctx.spec.transfer_syntax.uid
+        mod = self._plugin(uid)
+        if uid in _LIBJPEG:
+            return self._libjpeg(mod, data, ctx)
+        if uid in _OPENJPEG:
+            return self._openjpeg(mod, data, ctx)
+        return self._rle(mod, data, ctx)
+
+    @staticmethod
+    def _libjpeg(mod: Any, data: bytes, ctx: FrameContext) -> Decoded:
+        # colour_transform=0: raw components for every stream kind (see the
+        # module docstring); the core owns YCbCr -> RGB.
+        arr = mod.decode(_as_bytes(data), 0)
+        # JPEG and JPEG-LS code unsigned samples: a signed header needs the
+        # core's two's-complement reinterpretation at the stream precision.
+        signed = None if ctx.spec.pixel_representation else True
+        return Decoded(arr, ctx.stream_color, planar=False, signed=signed)
+
+    @staticmethod
+    def _openjpeg(mod: Any, data: bytes, ctx: FrameContext) -> Decoded:
+        # decode() recognises raw codestreams and JP2 files by their magic
+        # number and returns the codestream's own sign (int dtype if signed).
+        arr = mod.decode(_as_bytes(data))
+        color = ctx.stream_color
+        if color in ("YBR_RCT", "YBR_ICT"):
+            # OpenJPEG always applies the inverse multiple-component transform.
+            color = "RGB"
+        return Decoded(arr, color, planar=False, signed=None)
+
+    @staticmethod
+    def _rle(mod: Any, data: bytes, ctx: FrameContext) -> Decoded:
+        spec = ctx.spec
+        pixels = spec.rows * spec.columns
+        buf = mod.decode_pixel_data(
+            _as_bytes(data),
+            version=2,
+            rows=spec.rows,
+            columns=spec.columns,
+            bits_allocated=spec.bits_allocated,
+            byteorder="<",
+        )
+        # Bits Allocated 1 comes back unpacked, one pixel per byte.
+        itemsize = max(1, spec.bits_allocated // 8)
+        arr = np.frombuffer(buf, dtype=f"<u{itemsize}")
+        # The segment count, not the header, says how many samples there are.
+        samples, rest = divmod(arr.size, pixels)
+        if rest or samples < 1:
+            raise ValueError(
+                f"RLE frame decoded to {arr.size} samples, not a multiple of "
+                f"{spec.rows} x {spec.columns}"
+            )
+        # The container words as stored: a signed header with Bits Stored
+        # below Bits Allocated still needs the core's sign extension.
+        signed = None if spec.pixel_representation else True
+        if samples == 1:
+            return Decoded(arr.reshape(spec.rows, spec.columns), ctx.stream_color,
+                           signed=signed)
+        return Decoded(arr.reshape(samples, spec.rows, spec.columns),
+                       ctx.stream_color, planar=True, signed=signed)
+
+
+#: The instance the registry uses.
+backend = PylibjpegBackend()
