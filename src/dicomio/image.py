@@ -22,7 +22,7 @@ import numpy as np
 import pydicom
 from pydicom.dataset import Dataset
 
-from . import codestream, photometric, registry
+from . import _guard, codestream, photometric, registry
 from ._source import (
     PixelLocation,
     _Reader,
@@ -129,6 +129,11 @@ class DicomImage:
     memory_limit : int, optional
         Refuse to allocate an output larger than this many bytes (default
         :func:`memory_limit`).
+    isolate : bool, optional
+        Decode frames in worker processes, so a codec that crashes (SIGSEGV,
+        SIGABRT) or hangs becomes a :class:`DecodeError` instead of killing
+        the caller (default: the ``DICOMIO_ISOLATE`` environment variable;
+        see :mod:`dicomio._guard`).
 
     Examples
     --------
@@ -146,6 +151,7 @@ class DicomImage:
         color: str = "rgb",
         threads: int | None = None,
         memory_limit: int | None = None,
+        isolate: bool | None = None,
     ) -> None:
         if color not in _COLOR_OPTIONS:
             raise ValueError(f"color must be one of {_COLOR_OPTIONS}, not {color!r}")
@@ -153,6 +159,7 @@ class DicomImage:
         self.color = color
         self.threads = threads
         self.memory_limit = memory_limit
+        self.isolate = _guard.isolate_default() if isolate is None else bool(isolate)
         self.warnings: list[str] = []
         self._infos: dict[int, FrameInfo] = {}
         self._lock = threading.Lock()
@@ -705,7 +712,9 @@ class DicomImage:
                                     tried=_not_tried(cands))
         stream, cs_label, notes, mislabelled = photometric.decide(spec, info)
         opts: dict[str, Any] = {}
-        if spec.bits_allocated == 1:
+        if spec.bits_allocated == 1 and not self.transfer_syntax.encapsulated:
+            # Native 1-bit frames are packed back to back and may start
+            # mid-byte; an encapsulated frame is its own fragment.
             opts["bit_offset"] = (i * spec.rows * spec.columns * spec.samples_per_pixel) % 8
         if self.n_frames == 1:
             opts["codec_threads"] = self._threads()
@@ -714,7 +723,8 @@ class DicomImage:
             ctx = FrameContext(spec=spec, info=info, stream_color=stream,
                                want_rgb=want_rgb, out=dest, index=i, options=opts)
             try:
-                dec = be.decode(data, ctx)
+                dec = (_guard.decode(be, data, ctx) if self.isolate
+                       else be.decode(data, ctx))
                 output = self._finish(dec, ctx, dest, info)
             except MemoryError:
                 raise
