@@ -342,7 +342,10 @@ def test_decompress_many_validates_arguments(multiframe: Path,
 
 def test_decompress_many_retries_unexpected_errors(
         multiframe: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import dicomio.decompress as dec
+    import importlib
+
+    # The module, not the dicomio.decompress function of the same name.
+    dec = importlib.import_module("dicomio.decompress")
 
     real = dec.decompress
     failures = {"left": 0}
