@@ -872,3 +872,18 @@ def test_decode_error_names_the_file(tmp_path: Path) -> None:
     with pytest.raises(DicomioError, match=Path(victim).name):
         s.read()
     np.testing.assert_array_equal(s.read(0), pixels(0))
+
+
+def test_backend_list_is_accepted(tmp_path):
+    # A list of backends (tried in order) works for series as for one file.
+    from dicomio.encode import write
+
+    vols = np.arange(3 * 8 * 8, dtype=np.uint16).reshape(3, 8, 8)
+    for k in range(3):
+        write(tmp_path / f"s{k}", vols[k], "JPEG2000Lossless",
+              image_position=[0, 0, float(k)], image_orientation=[1, 0, 0, 0, 1, 0],
+              pixel_spacing=[1, 1], series_instance_uid="1.2.3.4", instance_number=k + 1)
+    (s,) = S.read_series(tmp_path)
+    out = s.read(backend=["pylibjpeg", "imagecodecs"])
+    np.testing.assert_array_equal(out, vols)
+    assert s.decoders == ["pylibjpeg"] * 3

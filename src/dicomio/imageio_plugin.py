@@ -58,7 +58,7 @@ series=None)``
     ``rescale=True`` applies the modality LUT (Rescale Slope / Intercept, e.g.
     CT Hounsfield units), keeping an integer dtype when slope and intercept
     allow. ``backend`` forces a decoder (see
-    :mod:`dicomio.registry`; one name for a folder); ``threads`` caps the
+    :mod:`dicomio.registry`); ``threads`` caps the
     decoding threads.
     ``series`` picks one series of a folder that holds several (an index
     into :attr:`dicomio.series.ScanResult.series`, a key or a
@@ -537,7 +537,7 @@ class DicomPlugin(PluginV3):
         chosen = self._series(series)
         return chosen.read(None if index is Ellipsis else index, rescale=rescale,
                            color=color, threads=threads,
-                           backend=_one_backend(backend))
+                           backend=backend)
 
     def iter(
         self,
@@ -566,7 +566,7 @@ class DicomPlugin(PluginV3):
         opts: dict[str, Any] = {"color": color, "rescale": rescale,
                                 "backend": backend, "threads": threads}
         if self._kind != "file":
-            opts["backend"] = _one_backend(backend)
+            opts["backend"] = backend
         self._last = {"color": color, "rescale": rescale, "backend": backend}
         volumes = self.request.mode.image_mode == "V"
         if self._kind == "file":
@@ -626,7 +626,7 @@ class DicomPlugin(PluginV3):
             chosen = self._series(series)
             count = _count(index, len(chosen), none_batches=True)
             frame_shape = tuple(chosen.shape[1:])
-            dtype = (chosen.rescaled_dtype(color, _one_backend(backend)) if rescale
+            dtype = (chosen.rescaled_dtype(color, backend) if rescale
                      else chosen.dtype)
             dz, dy, dx = chosen.geometry.spacing
             pixel, step = (dy, dx), dz
@@ -850,16 +850,6 @@ class DicomPlugin(PluginV3):
 def _listing(found: Sequence[Series]) -> str:
     return "\n".join(f"  [{i}] {s.label} {s.modality} {len(s)} slices key={s.key}"
                      for i, s in enumerate(found))
-
-
-def _one_backend(backend: str | Sequence[str] | None) -> str | None:
-    """The series layer takes one backend name, not a list."""
-    if backend is None or isinstance(backend, str):
-        return backend
-    names = list(backend)
-    if len(names) != 1:
-        raise ValueError(f"a folder is read with one backend at most, not {names}")
-    return str(names[0])
 
 
 def _predict(img: DicomImage, color: str) -> dict[str, Any]:

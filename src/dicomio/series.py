@@ -1116,7 +1116,7 @@ def read_slice(
     frame: int = 0,
     *,
     color: str = "rgb",
-    backend: str | None = None,
+    backend: str | Sequence[str] | None = None,
     rescale: tuple[float, float] | None = None,
     dtype: Any = None,
 ) -> np.ndarray:
@@ -1130,8 +1130,8 @@ def read_slice(
         0-based frame index within the file.
     color : {"rgb", "native"}
         Passed to :class:`dicomio.image.DicomImage`.
-    backend : str, optional
-        Force one decoding backend.
+    backend : str or sequence of str, optional
+        Force these decoding backends, in this order.
     rescale : (slope, intercept), optional
         Linear modality LUT to apply (see :meth:`Series.slice_tasks`).
     dtype : dtype, optional
@@ -1312,10 +1312,12 @@ class Series:
         tail = (r.samples,) if r.samples > 1 else ()
         return (len(self._recs), r.rows, r.columns, *tail)
 
-    def _probe(self, color: str = "rgb", backend: str | None = None
+    def _probe(self, color: str = "rgb", backend: str | Sequence[str] | None = None
                ) -> tuple[np.dtype[Any], tuple[int, ...]]:
         """dtype and frame shape of decoded slices, from DicomImage (cached)."""
-        key = (color, backend)
+        # Lists are unhashable; a tuple names the same backend order.
+        key = (color, backend if backend is None or isinstance(backend, str)
+               else tuple(backend))
         if key not in self._probe_cache:
             try:
                 from .image import DicomImage
@@ -1362,7 +1364,7 @@ class Series:
         """Per-slice ``(slope, intercept)`` from the header (None: not given)."""
         return [r.rescale for r in self._recs]
 
-    def rescaled_dtype(self, color: str = "rgb", backend: str | None = None
+    def rescaled_dtype(self, color: str = "rgb", backend: str | Sequence[str] | None = None
                        ) -> np.dtype[Any]:
         """dtype of ``read(rescale=True)``.
 
@@ -1480,7 +1482,7 @@ class Series:
         rescale: bool = False,
         color: str = "rgb",
         threads: int | None = None,
-        backend: str | None = None,
+        backend: str | Sequence[str] | None = None,
         memory_limit: int | None = None,
     ) -> np.ndarray:
         """Decode the volume, or some slices, into one new array.
@@ -1498,8 +1500,8 @@ class Series:
             Colour output, as for :class:`dicomio.image.DicomImage`.
         threads : int, optional
             Decoding threads; default ``os.cpu_count()``.
-        backend : str, optional
-            Force one decoding backend.
+        backend : str or sequence of str, optional
+            Force these decoding backends, in this order.
         memory_limit : int, optional
             Refuse outputs larger than this many bytes (default
             :func:`dicomio.image.memory_limit`).
@@ -1616,7 +1618,7 @@ class Series:
         *,
         rescale: bool = False,
         color: str = "rgb",
-        backend: str | None = None,
+        backend: str | Sequence[str] | None = None,
     ) -> list[functools.partial[np.ndarray]]:
         """One picklable zero-argument callable per slice (for dask).
 
@@ -1724,7 +1726,7 @@ def read_volume(
     rescale: bool = False,
     color: str = "rgb",
     threads: int | None = None,
-    backend: str | None = None,
+    backend: str | Sequence[str] | None = None,
     recursive: bool = True,
 ) -> np.ndarray:
     """The one volume in ``source``, decoded.
