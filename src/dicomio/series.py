@@ -1267,8 +1267,8 @@ class Series:
             what = ", ".join(f"{k}={_short(v)}" for k, v in split.items())
             split_notes.append(f"Part of a series split into several volumes: {what}.")
         self.notes = split_notes + list(notes) + g_notes
-        self._probe_cache: dict[tuple[str, str | None], tuple[np.dtype[Any],
-                                                             tuple[int, ...]]] = {}
+        self._probe_cache: dict[tuple[str, str | tuple[str, ...] | None],
+                                tuple[np.dtype[Any], tuple[int, ...]]] = {}
         self._decoders: list[str | None] = [None] * len(recs)
         self._photometric: list[dict[str, Any] | None] = [None] * len(recs)
 
