@@ -887,3 +887,24 @@ def test_backend_list_is_accepted(tmp_path):
     out = s.read(backend=["pylibjpeg", "imagecodecs"])
     np.testing.assert_array_equal(out, vols)
     assert s.decoders == ["pylibjpeg"] * 3
+
+
+def test_rescale_cannot_wrap_and_matches_single_files(tmp_path):
+    # Unsigned 16-bit data with intercept -32768: the stored value 65535 does
+    # not fit int16 before the intercept is added; the result must not wrap.
+    from dicomio import DicomImage
+    from dicomio.encode import write
+
+    raw = np.array([[0, 1, 65534, 65535]] * 4, dtype=np.uint16)
+    for k in range(2):
+        write(tmp_path / f"s{k}", raw, "ExplicitVRLittleEndian",
+              image_position=[0, 0, float(k)], image_orientation=[1, 0, 0, 0, 1, 0],
+              pixel_spacing=[1, 1], series_instance_uid="1.2.3.9",
+              instance_number=k + 1, rescale=(1, -32768))
+    (s,) = S.read_series(tmp_path)
+    vol = s.read(rescale=True)
+    assert vol.dtype == np.int16
+    assert vol[0, 0].tolist() == [-32768, -32767, 32766, 32767]
+    one = DicomImage(tmp_path / "s0")
+    assert one.rescaled_dtype == vol.dtype
+    np.testing.assert_array_equal(one.read(rescale=True), vol[0])

@@ -126,7 +126,7 @@ def _read_series_chunk(items: Sequence[tuple[str, int, tuple[float, float] | Non
     opened once per chunk. The values equal those of
     :func:`dicomio.series.read_slice` and :meth:`Series.read`.
     """
-    from .series import _apply_rescale
+    from ._rescale import apply_rescale
 
     out_dtype = np.dtype(dtype)
     out = np.empty((len(items), *frame_shape), out_dtype)
@@ -144,7 +144,7 @@ def _read_series_chunk(items: Sequence[tuple[str, int, tuple[float, float] | Non
             if params is None and arr.dtype == out_dtype:
                 out[pos] = arr
             else:
-                _apply_rescale(arr, params or (1.0, 0.0), out_dtype, out=out[pos])
+                apply_rescale(arr, params, out_dtype, out=out[pos])
     return out
 
 

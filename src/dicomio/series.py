@@ -62,6 +62,7 @@ import pydicom
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 
+from . import _rescale
 from .errors import FrameIndexError, MemoryLimitError, SeriesError
 
 __all__ = [
@@ -1147,50 +1148,17 @@ def read_slice(
     with DicomImage(path, backend=backend, color=color) as img:
         arr = img.read(frame)
     if rescale is not None:
-        arr = _apply_rescale(arr, rescale, np.dtype(dtype) if dtype is not None
-                             else np.dtype(np.float32))
+        arr = _rescale.apply_rescale(arr, rescale, np.dtype(dtype) if dtype is not None
+                                     else np.dtype(np.float32))
     elif dtype is not None:
         arr = arr.astype(dtype, copy=False)
     return arr
-
-
-def _apply_rescale(raw: np.ndarray, params: tuple[float, float],
-                   dtype: np.dtype[Any], out: np.ndarray | None = None) -> np.ndarray:
-    slope, icpt = params
-    if out is None:
-        out = np.empty(raw.shape, dtype)
-    if dtype.kind in "iu":
-        # Integral path (slope 1, integral intercept): exact integer maths.
-        np.add(raw, int(icpt), out=out, casting="unsafe", dtype=dtype)
-    else:
-        calc = np.float64 if dtype == np.float64 else np.float32
-        tmp = raw.astype(calc)
-        if slope != 1.0:
-            tmp *= calc(slope)
-        if icpt != 0.0:
-            tmp += calc(icpt)
-        out[...] = tmp
-    return out
 
 
 def _memory_limit() -> int:
     from .image import memory_limit
 
     return memory_limit()
-
-
-def _int_range(bits: int, signed: bool) -> tuple[int, int]:
-    if signed:
-        return -(1 << (bits - 1)), (1 << (bits - 1)) - 1
-    return 0, (1 << bits) - 1
-
-
-def _smallest_int(lo: int, hi: int) -> np.dtype[Any] | None:
-    for name in ("uint8", "int8", "uint16", "int16", "uint32", "int32", "int64"):
-        info = np.iinfo(name)
-        if info.min <= lo and hi <= info.max:
-            return np.dtype(name)
-    return None
 
 
 # ---------------------------------------------------------------------------
@@ -1375,21 +1343,9 @@ class Series:
         values float32 cannot hold exactly).
         """
         raw = self._probe(color, backend)[0]
-        params = [p or (1.0, 0.0) for p in self.rescale_params]
-        if all(p == (1.0, 0.0) for p in params):
-            return raw
-        if raw.kind in "iu" and all(s == 1.0 and float(i).is_integer()
-                                    for s, i in params):
-            lo, hi = math.inf, -math.inf
-            for r, (_, icpt) in zip(self._recs, params):
-                a, b = _int_range(min(r.bits_stored, raw.itemsize * 8), r.signed)
-                lo, hi = min(lo, a + int(icpt)), max(hi, b + int(icpt))
-            found = _smallest_int(int(lo), int(hi))
-            if found is not None:
-                return found
-        if raw == np.float64 or (raw.kind in "iu" and raw.itemsize > 2):
-            return np.dtype(np.float64)
-        return np.dtype(np.float32)
+        return _rescale.rescaled_dtype(
+            raw, [(r.bits_stored, r.signed, p)
+                  for r, p in zip(self._recs, self.rescale_params, strict=True)])
 
     # -- headers and provenance -----------------------------------------
     @property
@@ -1575,8 +1531,7 @@ class Series:
                         if p is None and out_dtype == arr.dtype:
                             out[pos] = arr
                         else:
-                            _apply_rescale(arr, p or (1.0, 0.0), out_dtype,
-                                           out=out[pos])
+                            _rescale.apply_rescale(arr, p, out_dtype, out=out[pos])
                 for (_, s), frame in zip(items, frames):
                     self._record_provenance(img, s, frame)
 

@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from .._rescale import apply_rescale
 from ..image import DicomImage
 
 __all__ = [
@@ -114,27 +115,6 @@ def clear_caches() -> None:
         _log.clear()
     for img in images:
         img.close()
-
-
-def apply_rescale(raw: np.ndarray, params: Sequence[float] | None,
-                  dtype: np.dtype[Any]) -> np.ndarray:
-    """Apply a linear modality LUT ``(slope, intercept)`` and cast to ``dtype``.
-
-    Integer outputs are computed in int64 first, so a stored value that does
-    not fit the output dtype before the intercept is added cannot wrap.
-    """
-    if params is None or (params[0] == 1.0 and params[1] == 0.0):
-        return raw.astype(dtype, copy=False)
-    slope, intercept = float(params[0]), float(params[1])
-    if dtype.kind in "iu" and slope == 1.0 and intercept.is_integer():
-        return (raw.astype(np.int64) + int(intercept)).astype(dtype)
-    calc = np.float64 if dtype == np.float64 else np.float32
-    out = raw.astype(calc)
-    if slope != 1.0:
-        out *= calc(slope)
-    if intercept != 0.0:
-        out += calc(intercept)
-    return out.astype(dtype, copy=False)
 
 
 def decode_frame(

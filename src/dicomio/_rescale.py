@@ -1,0 +1,87 @@
+"""The linear modality LUT (Rescale Slope / Intercept), one implementation.
+
+Files, series, dask chunks and napari layers all rescale through
+:func:`apply_rescale`, so they agree to the bit, and :func:`rescaled_dtype`
+decides the output dtype the same way everywhere: an integer type when the
+slope is 1 and the intercept whole (CT in HU stays int16), else float32
+(float64 for wide data).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+__all__ = ["apply_rescale", "rescaled_dtype"]
+
+
+def rescaled_dtype(raw: np.dtype[Any],
+                   slices: Sequence[tuple[int, bool, Sequence[float] | None]]
+                   ) -> np.dtype[Any]:
+    """The dtype of rescaled output, for one file or a whole series.
+
+    Parameters
+    ----------
+    raw : dtype
+        The dtype of the decoded, not yet rescaled samples.
+    slices : sequence of (bits_stored, signed, (slope, intercept) or None)
+        One entry per slice (one for a single file).
+
+    Returns
+    -------
+    numpy.dtype
+        ``raw`` when nothing is rescaled; the narrowest of int16, int32 and
+        int64 holding every slice's stored range plus its intercept when every
+        slope is 1 and every intercept whole; otherwise float32, or float64
+        for float64 or wider-than-16-bit integer data (float32 would round it).
+    """
+    params = [(1.0, 0.0) if p is None else (float(p[0]), float(p[1]))
+              for _, _, p in slices]
+    if all(p == (1.0, 0.0) for p in params):
+        return np.dtype(raw)
+    if raw.kind in "iu" and all(s == 1.0 and i.is_integer() for s, i in params):
+        lo, hi = 0, 0
+        for (bits, signed, _), (_, icpt) in zip(slices, params, strict=True):
+            bits = min(int(bits), raw.itemsize * 8)
+            a = -(1 << (bits - 1)) if signed else 0
+            b = (1 << (bits - 1)) - 1 if signed else (1 << bits) - 1
+            lo, hi = min(lo, a + int(icpt)), max(hi, b + int(icpt))
+        for name in ("int16", "int32", "int64"):
+            info = np.iinfo(name)
+            if info.min <= lo and hi <= info.max:
+                return np.dtype(name)
+    if raw == np.float64 or (raw.kind in "iu" and raw.itemsize > 2):
+        return np.dtype(np.float64)
+    return np.dtype(np.float32)
+
+
+def apply_rescale(raw: np.ndarray, params: Sequence[float] | None,
+                  dtype: np.dtype[Any], out: np.ndarray | None = None) -> np.ndarray:
+    """``raw * slope + intercept`` cast to ``dtype`` (into ``out`` if given).
+
+    Integer results are computed in int64, so a stored value that does not fit
+    the output type before the intercept is added cannot wrap; float results
+    in float32 (float64 when ``dtype`` is float64).
+    """
+    dtype = np.dtype(dtype)
+    if out is None:
+        out = np.empty(raw.shape, dtype)
+    if params is None:
+        np.copyto(out, raw, casting="unsafe")
+        return out
+    slope, intercept = float(params[0]), float(params[1])
+    if dtype.kind in "iu" and slope == 1.0 and intercept.is_integer():
+        np.add(raw, int(intercept), out=out, dtype=np.int64, casting="unsafe")
+        return out
+    calc = np.float64 if dtype == np.float64 else np.float32
+    if out.dtype == calc:
+        np.multiply(raw, calc(slope), out=out, dtype=calc, casting="unsafe")
+        out += calc(intercept)
+    else:
+        tmp = raw.astype(calc)
+        tmp *= calc(slope)
+        tmp += calc(intercept)
+        np.copyto(out, tmp, casting="unsafe")
+    return out
