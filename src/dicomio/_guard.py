@@ -53,11 +53,12 @@ import sys
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import replace
-from typing import Any, BinaryIO
+from typing import IO, Any
 
 from .errors import DecodeError
 
 __all__ = [
+    "IN_WORKER",
     "MAX_TASKS_PER_WORKER",
     "Worker",
     "WorkerDied",
@@ -71,6 +72,8 @@ __all__ = [
 
 #: A worker is replaced after this many frames (bounds slow leaks in codecs).
 MAX_TASKS_PER_WORKER = 500
+#: True inside a worker process (set by :func:`serve`).
+IN_WORKER = False
 
 _HEADER = struct.Struct("<Q")
 # Not ``-m dicomio._guard``: the package imports this module first, and runpy
@@ -110,8 +113,12 @@ class WorkerDied(RuntimeError):
         The time limit that was exceeded.
     """
 
-    def __init__(self, returncode: int | None, timed_out: bool = False,
-                 timeout: float | None = None) -> None:
+    def __init__(
+        self,
+        returncode: int | None,
+        timed_out: bool = False,
+        timeout: float | None = None,
+    ) -> None:
         self.returncode = returncode
         self.timed_out = timed_out
         self.timeout = timeout
@@ -138,14 +145,14 @@ class WorkerDied(RuntimeError):
 
 
 # ---------------------------------------------------------------- framing
-def _write(fh: BinaryIO, obj: Any) -> None:
+def _write(fh: IO[bytes], obj: Any) -> None:
     payload = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
     fh.write(_HEADER.pack(len(payload)))
     fh.write(payload)
     fh.flush()
 
 
-def _read_exact(fh: BinaryIO, n: int) -> bytes | None:
+def _read_exact(fh: IO[bytes], n: int) -> bytes | None:
     chunks = []
     while n:
         chunk = fh.read(n)
@@ -156,7 +163,7 @@ def _read_exact(fh: BinaryIO, n: int) -> bytes | None:
     return b"".join(chunks)
 
 
-def _read(fh: BinaryIO) -> tuple[bool, Any]:
+def _read(fh: IO[bytes]) -> tuple[bool, Any]:
     """Read one message: ``(True, obj)``, or ``(False, None)`` at end of file."""
     head = _read_exact(fh, _HEADER.size)
     if head is None:
@@ -188,13 +195,22 @@ class Worker:
     :func:`decode` hands one out per frame).
     """
 
-    def __init__(self, argv: Sequence[str] | None = None, *,
-                 env: dict[str, str] | None = None, stderr: Any = None) -> None:
+    def __init__(
+        self,
+        argv: Sequence[str] | None = None,
+        *,
+        env: dict[str, str] | None = None,
+        stderr: Any = None,
+    ) -> None:
         self.argv = list(argv) if argv else [sys.executable, "-c", _CHILD]
         self.tasks = 0
         self._proc = subprocess.Popen(
-            self.argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=stderr, env=env, close_fds=True,
+            self.argv,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            env=env,
+            close_fds=True,
         )
         # The child runs with the caller's import path (as multiprocessing's
         # spawn does), so backends from importable modules resolve there.
@@ -226,8 +242,13 @@ class Worker:
         fired = threading.Event()
 
         def watchdog() -> None:
+            # Only end the process: the blocked read below then sees end of
+            # file (closing the pipe under a reading thread is not safe).
             fired.set()
-            self.kill()
+            try:
+                proc.kill()
+            except OSError:
+                pass
 
         timer = threading.Timer(timeout, watchdog) if timeout else None
         if timer is not None:
@@ -237,7 +258,7 @@ class Worker:
             try:
                 _write(proc.stdin, request)
                 ok, reply = _read(proc.stdout)
-            except (BrokenPipeError, OSError, EOFError, pickle.UnpicklingError):
+            except (OSError, EOFError, ValueError, pickle.UnpicklingError):
                 ok, reply = False, None
         finally:
             if timer is not None:
@@ -287,6 +308,8 @@ def serve(handler: Callable[[Any], Any]) -> None:
     replies). File descriptor 1 is redirected to stderr, so libraries that
     print cannot corrupt the replies.
     """
+    global IN_WORKER
+    IN_WORKER = True
     out_fd = os.dup(1)
     os.dup2(2, 1)
     sys.stdout = sys.stderr
@@ -308,10 +331,16 @@ def serve(handler: Callable[[Any], Any]) -> None:
 # --------------------------------------------------------------- the pool
 _pool_lock = threading.Lock()
 _idle: list[Worker] = []
+_owner = os.getpid()
 
 
 def _checkout() -> Worker:
+    global _owner
     with _pool_lock:
+        if os.getpid() != _owner:
+            # A forked child must not talk to its parent's workers.
+            _idle.clear()
+            _owner = os.getpid()
         while _idle:
             worker = _idle.pop()
             if worker.alive():
@@ -347,8 +376,7 @@ def _backend_ref(backend: Any) -> tuple[str, str, str]:
     return backend.name, cls.__module__, cls.__qualname__
 
 
-def decode(backend: Any, data: bytes, ctx: Any, *,
-           timeout: float | None = None) -> Any:
+def decode(backend: Any, data: bytes, ctx: Any, *, timeout: float | None = None) -> Any:
     """Run ``backend.decode(data, ctx)`` in a worker process.
 
     Parameters
@@ -385,12 +413,14 @@ def decode(backend: Any, data: bytes, ctx: Any, *,
     try:
         status, value = worker.call(request, timeout=timeout)
     except WorkerDied as died:
-        what = (f"timed out: {died.describe()}" if died.timed_out
-                else f"crashed: {died.describe()}")
+        what = (
+            f"timed out: {died.describe()}"
+            if died.timed_out
+            else f"crashed: {died.describe()}"
+        )
         raise DecodeError(
-            f"backend {backend.name!r} {what} while decoding frame {ctx.index}; "
-            "isolate=True kept the calling process alive",
-            frame=ctx.index,
+            f"backend {backend.name!r} {what}; isolate=True kept the calling "
+            "process alive"
         ) from None
     _checkin(worker)
     if status == "ok":
@@ -427,6 +457,8 @@ def _resolve(ref: tuple[str, str, str]) -> Any:
 def _portable(exc: BaseException) -> BaseException:
     """``exc`` if it survives pickling, else a RuntimeError with its text."""
     try:
+        if not isinstance(exc, Exception):
+            raise TypeError  # the caller only handles Exception subclasses
         pickle.loads(pickle.dumps(exc))
     except Exception:
         return RuntimeError(f"{type(exc).__name__}: {exc}")
@@ -441,7 +473,9 @@ def _handle(request: Any) -> tuple[str, Any]:
         return "error", RuntimeError(f"unknown request {kind!r}")
     try:
         return "ok", _resolve(ref).decode(data, ctx)
-    except Exception as exc:  # reported to the caller, who falls back
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:  # reported (a Rust panic is no Exception)
         return "error", _portable(exc)
 
 

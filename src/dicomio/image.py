@@ -10,6 +10,7 @@ produced it and a colour report (see :mod:`dicomio.photometric`).
 
 from __future__ import annotations
 
+import math
 import os
 import threading
 import warnings
@@ -27,11 +28,13 @@ from ._source import (
     PixelLocation,
     _Reader,
     as_filelike,
+    inflate_dataset,
     locate_pixel_data,
     open_bytes,
     scan_fragments,
+    trailing_data,
 )
-from .backends._base import Backend, FrameContext, PixelSpec
+from .backends._base import Backend, Decoded, FrameContext, PixelSpec
 from .errors import (
     DecodeError,
     DicomioError,
@@ -191,26 +194,33 @@ class DicomImage:
             fh = as_filelike(path, data)
         except OSError as exc:
             raise InvalidDicomError(f"cannot open: {exc}", path=path) from exc
+        inflated = None
         try:
+            # A deflated data set is inflated here, bounded (pydicom's own
+            # inflation is not), and then read like any in-memory file.
+            inflated = inflate_dataset(fh, self.memory_limit or memory_limit(), path)
+            if inflated is not None:
+                if path is not None:
+                    fh.close()
+                data, notes = inflated
+                self.warnings.extend(notes)
+                fh = as_filelike(None, data)
             ds = self._dcmread(fh, path)
             tell = fh.tell()
         finally:
-            if path is not None:
+            if path is not None and inflated is None:
                 fh.close()
         self.dataset = ds
+        if inflated is not None:
+            ds.file_meta.TransferSyntaxUID = pydicom.uid.UID("1.2.840.10008.1.2.1.99")
         self.transfer_syntax = self._syntax(ds)
-        if self.transfer_syntax.is_deflated:
-            # The whole dataset is deflated: inflate it once, keep it in memory.
-            full = pydicom.dcmread(as_filelike(path, data) if data is not None
-                                   else path, force=True)
-            self._open_dataset(full, keep_path=True)
-            return
         self._reader = _Reader(path=path, data=data)
         implicit, little = self._encoding(ds)
         loc = locate_pixel_data(self._reader, tell, little, implicit)
         self._setup(loc)
 
     def _dcmread(self, fh: Any, path: str | None) -> Dataset:
+        path = path or "<in-memory>"  # every message names its source
         try:
             return pydicom.dcmread(fh, stop_before_pixels=True)
         except pydicom.errors.InvalidDicomError:
@@ -282,9 +292,16 @@ class DicomImage:
         ds = self.dataset
         if loc is None:
             raise self._err(InvalidDicomError, "the file holds no Pixel Data "
-                            "(not an image, or pixel data missing)")
+                            "(not an image, pixel data missing, or the file is "
+                            "truncated before it)")
         self._loc = loc
-        self.spec = self._make_spec(ds, loc)
+        try:
+            self.spec = self._make_spec(ds, loc)
+        except DicomioError:
+            raise
+        except Exception as exc:  # pydicom converts elements lazily, and may fail
+            raise self._err(InvalidDicomError, f"unreadable Image Pixel attribute: "
+                            f"{type(exc).__name__}: {exc}") from None
         self._frames: list[tuple[int, int]] | list[list[int]]
         if self.transfer_syntax.encapsulated and loc.length is None:
             self._setup_fragments(loc)
@@ -308,6 +325,12 @@ class DicomImage:
             self._setup_native(loc)
         else:
             self._setup_native(loc)
+        if self._reader is not None and not getattr(self, "_from_dataset", False):
+            end = (self._frags.end if hasattr(self, "_frags")
+                   else loc.offset + getattr(self, "_length", 0))
+            note = trailing_data(self._reader, end)
+            if note:
+                self.warnings.append(note)
 
     def _make_spec(self, ds: Dataset, loc: PixelLocation) -> PixelSpec:
         rows = _int(ds, "Rows")
@@ -338,11 +361,12 @@ class DicomImage:
         if not pi:
             pi = "MONOCHROME2" if spp == 1 else "RGB"
             self.warnings.append(f"no Photometric Interpretation; assuming {pi}")
-        nf = _int(ds, "NumberOfFrames", 1)
+        nf = _int(ds, "NumberOfFrames", None)
         if nf is None or nf < 1:
             if "NumberOfFrames" in ds:
                 self.warnings.append(f"(0028,0008) Number of Frames {ds.get('NumberOfFrames')!r}"
                                      " is invalid; counting frames from the data")
+                self._count_frames = True  # _setup_native / _setup_fragments
             nf = 1
         return PixelSpec(
             transfer_syntax=self.transfer_syntax, rows=rows, columns=cols,
@@ -379,10 +403,18 @@ class DicomImage:
             have = (length * 8) // bits
         else:
             have = length // spec.native_frame_nbytes
-        n = spec.number_of_frames
+        if getattr(self, "_count_frames", False) and have > 1:
+            self._replace_frames(have)
+        n = self.spec.number_of_frames
         if have < n:
             if have == 0:
                 self._native_missing = True
+                if n > 1:
+                    # Keep no hostile frame count nothing backs (shape, loops).
+                    self.warnings.append(
+                        f"(0028,0008) Number of Frames says {n} but Pixel Data "
+                        "holds no complete frame")
+                    self._replace_frames(1)
             else:
                 self.warnings.append(
                     f"(0028,0008) Number of Frames says {n} but Pixel Data holds "
@@ -407,7 +439,14 @@ class DicomImage:
             raise self._err(InvalidDicomError, "encapsulated Pixel Data holds no fragments")
         self._frags = frags
         n = self.spec.number_of_frames
-        groups = self._group_fragments(frags, n)
+        if getattr(self, "_count_frames", False):
+            # No usable count: the offset table, start markers or one frame
+            # per fragment decide (0 matches no count _group_fragments knows).
+            groups = self._group_fragments(frags, 0)
+            n = len(groups)
+            self._replace_frames(n)
+        else:
+            groups = self._group_fragments(frags, n)
         if len(groups) != n:
             if len(groups) > n:
                 self.warnings.append(
@@ -425,12 +464,12 @@ class DicomImage:
         nfrag = len(frags.offsets)
         ds = self.dataset
         table: list[int] | None = None
-        eot = ds.get("ExtendedOffsetTable", None)
-        if eot is not None:
-            try:
+        try:
+            eot = ds.get("ExtendedOffsetTable", None)
+            if eot is not None:
                 table = list(np.frombuffer(bytes(eot), "<u8").astype(int))
-            except Exception:
-                self.warnings.append("Extended Offset Table is unreadable; ignored")
+        except Exception:
+            self.warnings.append("Extended Offset Table is unreadable; ignored")
         if table is None and frags.bot:
             table = list(frags.bot)
         if table:
@@ -441,11 +480,21 @@ class DicomImage:
                 return [list(range(bounds[k], bounds[k + 1])) for k in range(len(idx))]
             self.warnings.append("the offset table does not match the fragments; "
                                  "frames located by scanning instead")
-        if n == 1:
-            return [list(range(nfrag))]
-        if nfrag == n:
-            return [[i] for i in range(nfrag)]
         fam = self.transfer_syntax.family
+        # One frame split over fragments is normal, but fragments that each
+        # start a JPEG / J2K codestream are frames the header does not count
+        # (the caller warns); JPEG XL's 2-byte signature is too weak for that.
+        marked = fam in ("jpeg", "jpegls", "jpeg2k", "htj2k")
+        if n == 1 and (nfrag == 1 or not marked):
+            if nfrag > 1 and fam in ("rle", "deflate", "native"):
+                # PS3.5 A.4: these frames are one fragment each.
+                self.warnings.append(f"{nfrag} fragments for 1 frame; joined, "
+                                     "though each frame should be one fragment")
+            return [list(range(nfrag))]
+        if nfrag == n and not marked:
+            # (Marked streams are checked below: a fragment per frame only
+            # holds when each one starts a codestream.)
+            return [[i] for i in range(nfrag)]
         if fam in ("jpeg", "jpegls", "jpeg2k", "htj2k", "jpegxl"):
             groups: list[list[int]] = []
             for i, off in enumerate(frags.offsets):
@@ -454,7 +503,7 @@ class DicomImage:
                     groups.append([i])
                 else:
                     groups[-1].append(i)
-            if len(groups) != nfrag:
+            if len(groups) != nfrag and n != 1:
                 self.warnings.append("no offset table: frames found by codestream "
                                      "start markers")
             return groups
@@ -565,14 +614,14 @@ class DicomImage:
                     item = ds[seq][0].PixelValueTransformationSequence[0]
                     src = item
                     break
-                except (KeyError, IndexError, AttributeError, TypeError):
+                except Exception:  # absent, or unreadable (pydicom converts lazily)
                     continue
         if src is None:
             return None
         try:
             slope = float(src.get("RescaleSlope", 1.0) or 1.0)
             intercept = float(src.get("RescaleIntercept", 0.0) or 0.0)
-        except (TypeError, ValueError):
+        except Exception:
             return None
         if slope == 1.0 and intercept == 0.0:
             return None
@@ -697,9 +746,45 @@ class DicomImage:
                             transfer_syntax=str(self.transfer_syntax),
                             tried=exc.tried) from None
 
+    def _native_into(self, i: int, dest: np.ndarray, cands: list[Backend],
+                     want_rgb: bool) -> FrameInfo | None:
+        """Uncompressed little-endian frame: one pread straight into ``dest``.
+
+        What the ``native`` backend would do (read the frame into bytes, wrap
+        it, copy it into ``dest``) minus the intermediate bytes and the copy;
+        the same fixing, colour and report follow. None when it does not
+        apply (then the general path runs, and reports any problem).
+        """
+        spec, ts, reader = self.spec, self.transfer_syntax, self._reader
+        if (ts.encapsulated or ts.is_big_endian or not np.little_endian or reader is None
+                or not cands or cands[0].name != "native"
+                or spec.bits_allocated not in (8, 16, 32, 64)
+                or dest.dtype.itemsize * 8 != spec.bits_allocated
+                or not dest.flags.c_contiguous or dest.nbytes != spec.native_frame_nbytes
+                or spec.photometric == "YBR_FULL_422"
+                or (spec.samples_per_pixel > 1 and spec.planar_configuration)
+                or getattr(self, "_native_missing", False)):
+            return None
+        if reader.readinto(self._loc.offset + i * dest.nbytes, dest) != dest.nbytes:
+            return None
+        stream, cs_label, notes, mislabelled = photometric.decide(spec, None)
+        ctx = FrameContext(spec=spec, info=None, stream_color=stream, want_rgb=want_rgb,
+                           out=dest, index=i, options={})
+        dec = Decoded(dest, "YBR_FULL" if stream.startswith("YBR") else stream)
+        output = self._finish(dec, ctx, dest, None)
+        report = photometric.make_report(spec.photometric, cs_label, output, notes,
+                                         mislabelled)
+        fi = FrameInfo(i, cands[0].name, report, [])
+        with self._lock:
+            self._infos[i] = fi
+        return fi
+
     def _decode_into(self, i: int, dest: np.ndarray, cands: list[Backend],
-                     want_rgb: bool) -> FrameInfo:
+                     want_rgb: bool, codec_threads: int | None = None) -> FrameInfo:
         spec = self.spec
+        fast = self._native_into(i, dest, cands, want_rgb)
+        if fast is not None:
+            return fast
         data = self._frame_bytes(i)
         info = None
         if self.transfer_syntax.encapsulated:
@@ -716,8 +801,11 @@ class DicomImage:
             # Native 1-bit frames are packed back to back and may start
             # mid-byte; an encapsulated frame is its own fragment.
             opts["bit_offset"] = (i * spec.rows * spec.columns * spec.samples_per_pixel) % 8
-        if self.n_frames == 1:
-            opts["codec_threads"] = self._threads()
+        if codec_threads is None and self.n_frames == 1:
+            codec_threads = self._threads()
+        if codec_threads:
+            # One frame decoded alone: the codec's own threads (OpenJPEG).
+            opts["codec_threads"] = codec_threads
         tried: list[tuple[str, str]] = []
         for be in cands:
             ctx = FrameContext(spec=spec, info=info, stream_color=stream,
@@ -726,9 +814,18 @@ class DicomImage:
                 dec = (_guard.decode(be, data, ctx) if self.isolate
                        else be.decode(data, ctx))
                 output = self._finish(dec, ctx, dest, info)
-            except MemoryError:
+            except MemoryLimitError:
                 raise
-            except Exception as exc:  # noqa: BLE001 - recorded, then next backend
+            except MemoryError as exc:
+                # A codec asked for more than the machine has: stop, and say so.
+                tried.append((be.name, f"MemoryError: {exc}".strip()))
+                raise self._err(MemoryLimitError, "out of memory while decoding",
+                                frame=i, tried=tried) from None
+            except (KeyboardInterrupt, SystemExit, GeneratorExit):
+                raise
+            except BaseException as exc:  # noqa: BLE001 - recorded, then next backend
+                # BaseException: a Rust panic (pyo3's PanicException, seen in
+                # pylibjpeg-rle) is not an Exception.
                 tried.append((be.name, f"{type(exc).__name__}: {exc}".strip()))
                 continue
             report = photometric.make_report(spec.photometric, cs_label, output,
@@ -749,6 +846,10 @@ class DicomImage:
         if arr.shape != spec.frame_shape:
             raise ValueError(f"decoded shape {arr.shape}, but the header says "
                              f"{spec.frame_shape}")
+        if arr.dtype.kind not in "iub" and dest.dtype.kind in "iu":
+            # An unsafe cast would turn e.g. 0..1 floats into zeros, silently.
+            raise ValueError(f"decoded {arr.dtype} samples, but the header says "
+                             f"integers ({dest.dtype})")
         if arr is not dest:
             np.copyto(dest, arr, casting="unsafe")
         self._fix_bits(dest, info)
@@ -779,6 +880,13 @@ class DicomImage:
         eff = min(container, max(spec.bits_stored, prec if prec <= container else 0))
         if eff >= container:
             return
+        if (not spec.pixel_representation and prec
+                and max(getattr(info, "precisions", None) or (prec,)) <= eff
+                and getattr(info, "kind", None) in ("jpeg", "jpegls", "jpeg2k", "htj2k")
+                and not any(getattr(info, "signeds", None) or ())):
+            # An unsigned P-bit codestream decodes to 0 .. 2**P - 1 already:
+            # the mask would change nothing (saves a pass over the frame).
+            return
         shift = container - eff
         if spec.pixel_representation:
             np.left_shift(dest, shift, out=dest)
@@ -789,13 +897,14 @@ class DicomImage:
     def _threads(self) -> int:
         return max(1, self.threads or os.cpu_count() or 1)
 
-    def _indices(self, index: Any) -> tuple[list[int], bool]:
+    def _indices(self, index: Any) -> tuple[Sequence[int], bool]:
+        # range, not list: a hostile Number of Frames must not allocate here.
         if index is None:
-            return list(range(self.n_frames)), self.n_frames > 1
+            return range(self.n_frames), self.n_frames > 1
         if index is Ellipsis:
-            return list(range(self.n_frames)), True
+            return range(self.n_frames), True
         if isinstance(index, slice):
-            return list(range(self.n_frames))[index], True
+            return range(self.n_frames)[index], True
         if isinstance(index, (int, np.integer)):
             return [self._check_index(index)], False
         if isinstance(index, Iterable):
@@ -832,7 +941,8 @@ class DicomImage:
         want_rgb = color == "rgb"
         shape = (len(idx), *self.frame_shape)
         dtype = self.rescaled_dtype if rescale else self.dtype
-        nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+        # Python integers: a hostile header must not overflow int64 here.
+        nbytes = math.prod(shape) * dtype.itemsize
         limit = self.memory_limit or memory_limit()
         if nbytes > limit:
             raise self._err(MemoryLimitError,
@@ -844,19 +954,33 @@ class DicomImage:
             if out.shape != final_shape or out.dtype != dtype:
                 raise ValueError(f"out= must have shape {final_shape} and dtype {dtype}")
             result = out.reshape(shape)
+        elif getattr(self, "_native_missing", False):
+            # Fail before allocating: not one frame of the header's size is there.
+            raise self._err(DecodeError, "Pixel Data holds no complete frame "
+                            "(file truncated?)", frame=idx[0] if idx else None)
         else:
-            result = np.empty(shape, dtype)
+            try:
+                result = np.empty(shape, dtype)
+            except MemoryError:
+                raise self._err(MemoryLimitError, f"cannot allocate "
+                                f"{nbytes / 2**20:.1f} MiB for the output") from None
         need_rescale = rescale and self.rescale_params is not None
         nthreads = min(threads or self._threads(), len(idx))
+
+        scratch = threading.local()  # one frame buffer per thread, reused
+        # A frame decoded alone gets the threads inside the codec instead.
+        alone = (threads or self._threads()) if len(idx) == 1 else None
 
         def work(k: int) -> None:
             i = idx[k]
             if need_rescale:
-                tmp = np.empty(self.frame_shape, self.dtype)
-                self._decode_into(i, tmp, cands, want_rgb)
+                tmp = getattr(scratch, "frame", None)
+                if tmp is None:
+                    tmp = scratch.frame = np.empty(self.frame_shape, self.dtype)
+                self._decode_into(i, tmp, cands, want_rgb, alone)
                 self.rescale(tmp, out=result[k])
             else:
-                self._decode_into(i, result[k], cands, want_rgb)
+                self._decode_into(i, result[k], cands, want_rgb, alone)
 
         if nthreads <= 1 or len(idx) <= 1:
             for k in range(len(idx)):

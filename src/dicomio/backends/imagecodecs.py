@@ -90,6 +90,10 @@ def _jpeg(ic: Any, data: bytes, ctx: FrameContext) -> Decoded:
 
 
 def _jpegls(ic: Any, data: bytes, ctx: FrameContext) -> Decoded:
+    # CharLS refuses a stream without EOI anyway, but some truncated streams
+    # cost it seconds of CPU first (tests/test_hostile.py): refuse at once.
+    if bytes(data[-64:]).rstrip(b"\x00")[-2:] != b"\xff\xd9":
+        raise ValueError("the JPEG-LS stream does not end with EOI (truncated)")
     arr = ic.jpegls_decode(data, out=_out(ctx, _unsigned(ctx.spec)))
     return Decoded(arr, _plain(ctx))
 
@@ -99,27 +103,58 @@ def _plain(ctx: FrameContext) -> str:
     return "YBR_FULL" if c == "YBR_FULL" else ("RGB" if c.startswith("YBR") else c)
 
 
+def _j2k_out(ctx: FrameContext) -> np.ndarray | None:
+    """The caller's buffer when OpenJPEG / OpenJPH would return that very dtype.
+
+    Their dtype follows the codestream's SIZ (precision and sign), not the
+    DICOM header, so ``out=`` is only given when the two agree; otherwise the
+    core casts a copy as before.
+    """
+    info = ctx.info
+    precs = getattr(info, "precisions", None)
+    if (not precs or len(set(precs)) != 1 or len(set(info.signeds)) != 1
+            or info.components != ctx.spec.samples_per_pixel
+            or any(s != (1, 1) for s in getattr(info, "subsampling", ()) or ())):
+        return None
+    p = precs[0]
+    size = 1 if p <= 8 else 2 if p <= 16 else 4
+    return _out(ctx, np.dtype(f"{'i' if info.signeds[0] else 'u'}{size}"))
+
+
+def _into(fn: Any, data: bytes, out: np.ndarray | None, **kwargs: Any) -> Any:
+    """``fn(data, out=out)``; without ``out`` when the codec refuses it."""
+    if out is not None:
+        try:
+            return fn(data, out=out, **kwargs)
+        except Exception:
+            pass  # decode again into a new array: same errors as before
+    return fn(data, **kwargs)
+
+
 def _jpeg2k(ic: Any, data: bytes, ctx: FrameContext) -> Decoded:
     threads = int(ctx.options.get("codec_threads", 1))
-    arr = ic.jpeg2k_decode(data, planar=False, numthreads=threads)
+    arr = _into(ic.jpeg2k_decode, data, _j2k_out(ctx), planar=False, numthreads=threads)
     return Decoded(arr, _plain(ctx))
 
 
 def _htj2k(ic: Any, data: bytes, ctx: FrameContext) -> Decoded:
     if getattr(ctx.info, "reversible", True):
         try:
-            return Decoded(ic.htj2k_decode(data, planar=False), _plain(ctx))
+            return Decoded(_into(ic.htj2k_decode, data, _j2k_out(ctx), planar=False),
+                           _plain(ctx))
         except Exception:
             pass
     # OpenJPEG (>= 2.5) decodes HT code-blocks too. It is used for the 9-7
     # wavelet because imagecodecs' OpenJPH path does not clamp lossy output:
     # a bright sample can wrap around to 0.
     threads = int(ctx.options.get("codec_threads", 1))
-    return Decoded(ic.jpeg2k_decode(data, planar=False, numthreads=threads), _plain(ctx))
+    return Decoded(_into(ic.jpeg2k_decode, data, _j2k_out(ctx), planar=False,
+                         numthreads=threads), _plain(ctx))
 
 
 def _jpegxl(ic: Any, data: bytes, ctx: FrameContext) -> Decoded:
-    arr = ic.jpegxl_decode(data)
+    # libjxl refuses an out= of another dtype or shape (then: a new array).
+    arr = _into(ic.jpegxl_decode, data, _out(ctx, ctx.spec.dtype))
     if arr.ndim == 3 and arr.shape[-1] == 1:
         arr = arr[..., 0]
     if ctx.spec.samples_per_pixel == 1:
@@ -136,12 +171,42 @@ def _rle(ic: Any, data: bytes, ctx: FrameContext) -> Decoded:
     # imagecodecs returns bytes in the byte order of the dtype it is given,
     # colour-by-plane (one plane per sample, as RLE stores them).
     dtype = np.dtype(f"<{'i' if spec.pixel_representation else 'u'}{nbytes}")
-    raw = ic.dicomrle_decode(data, dtype)
     spp = spec.samples_per_pixel
-    arr = np.frombuffer(raw, dtype).reshape(spp, spec.rows, spec.columns)
+    out = _out(ctx, dtype) if spp == 1 else None
+    if out is None:
+        out = np.empty((spp, spec.rows, spec.columns), dtype)
+    raw = out.reshape(-1).view(np.uint8)
+    _rle_complete(ic, data, dtype, raw, spp, spec.rows * spec.columns, nbytes)
+    arr = out.reshape(spp, spec.rows, spec.columns)
     if spp == 1:
         return Decoded(arr[0], "MONOCHROME")
     return Decoded(arr, _plain(ctx), planar=True)
+
+
+def _rle_complete(ic: Any, data: bytes, dtype: np.dtype[Any], raw: np.ndarray,
+                  spp: int, size: int, nbytes: int) -> None:
+    """Decode into ``raw``, refusing a segment that stops short.
+
+    imagecodecs leaves the rest of a short segment untouched (uninitialised
+    memory in the output, different on every call). A short segment never
+    writes its plane's last byte: set those bytes to a sentinel, decode, and
+    if one still holds it, decode again with another sentinel to tell an
+    unwritten byte from a pixel that happens to equal the first.
+    """
+    last = np.array([((s // nbytes) * size + size - 1) * nbytes
+                     + nbytes - 1 - s % nbytes for s in range(spp * nbytes)])
+    short = np.ones(last.size, bool)
+    for sentinel in (0x5A, 0xA5):
+        raw[last] = sentinel
+        got = ic.dicomrle_decode(data, dtype, out=raw)
+        if len(got) != raw.size:
+            raise ValueError(f"RLE frame decodes to {len(got)} bytes, "
+                             f"{raw.size} expected")
+        short &= raw[last] == sentinel
+        if not short.any():
+            return
+    raise ValueError(f"an RLE segment decodes to fewer than {size} bytes "
+                     "(part of the output was never written)")
 
 
 def _deflate(ic: Any, data: bytes, ctx: FrameContext) -> Decoded:
