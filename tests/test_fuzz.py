@@ -23,16 +23,11 @@ SEED = 20240607
 CASES = 300
 
 #: Findings not fixed yet: (kind, detail pattern) -> the test that tracks it.
-KNOWN: dict[tuple[str, str], str] = {
-    (
-        "crash",
-        r"backend 'gdcm' crashed",
-    ): "test_hostile.py::test_gdcm_header_mismatch_without_isolate",
-    (
-        "frames|tolerance",
-        r"decoder [^)]*gdcm",
-    ): "test_hostile.py::test_gdcm_j2k_bits_allocated_above_stream_precision",
-}
+# Known, tracked findings: (kind regex, detail regex) -> the regression test
+# that follows the bug until it is fixed. Empty: the GDCM aborts on header /
+# stream mismatches and its wrong J2K pixels are fixed (gdcm.py now takes the
+# pixel format from the codestream).
+KNOWN: dict[tuple[str, str], str] = {}
 
 
 def _known(kind: str, detail: str) -> bool:

@@ -988,15 +988,6 @@ def test_gdcm_abort_is_survived_with_isolate(case):
     ), out
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "gdcm.py builds its gdcm.Image from the header's Photometric "
-        "Interpretation and Bits Allocated; GDCM aborts (C++ terminate) when they "
-        "disagree with the stream. Fix there: PI from Samples per Pixel, pixel "
-        "format from the codestream precision"
-    ),
-)
 @pytest.mark.parametrize("case", sorted(_GDCM_CASES))
 def test_gdcm_header_mismatch_without_isolate(case):
     pytest.importorskip("gdcm")
@@ -1008,13 +999,6 @@ def test_gdcm_header_mismatch_without_isolate(case):
     assert proc.stdout.startswith(("EXACT", "ERROR")), proc.stdout
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "gdcm.py: J2K/HTJ2K with Bits Allocated above the stream's container "
-        "returns wrong, even uninitialised, pixels (same fix as above)"
-    ),
-)
 def test_gdcm_j2k_bits_allocated_above_stream_precision():
     pytest.importorskip("gdcm")
     proc = _run_python(
@@ -1042,13 +1026,6 @@ def test_truncated_jpegls_does_not_burn_seconds_in_imagecodecs():
     assert time.monotonic() - started < 0.5
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "pyjpegls.py hands truncated JPEG-LS streams to CharLS, which can spend "
-        "seconds on them; refuse a stream without EOI first, as imagecodecs.py does"
-    ),
-)
 def test_truncated_jpegls_does_not_burn_seconds_in_pyjpegls():
     pyjpegls = pytest.importorskip("dicomio.backends.pyjpegls")
     if not pyjpegls.backend.available():

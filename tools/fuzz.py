@@ -1168,7 +1168,7 @@ def _save(
     return str(stem.with_suffix(".dcm"))
 
 
-def _request(case: Case, base: bytes, isolate: bool) -> dict[str, Any]:
+def _request(case: Case, base: bytes, isolate: bool | None) -> dict[str, Any]:
     opts = dict(case.options, isolate=isolate)
     return {
         "data": case.data,
@@ -1204,7 +1204,7 @@ def run(
     max_size: int = 1 << 20,
     timeout: float = 60.0,
     only: int | None = None,
-    isolate: bool = False,
+    isolate: bool | None = None,
     verbose: bool = False,
     selftest: bool = False,
     log: Callable[[str], None] | None = None,
@@ -1228,8 +1228,11 @@ def run(
         Seconds one case may take before it counts as a hang.
     only : int, optional
         Run case ``only`` alone.
-    isolate : bool
-        Decode with ``isolate=True`` inside the workers too.
+    isolate : bool or None
+        The ``isolate=`` passed to dicomio inside the workers: None (the
+        library's default: only crash-prone backends such as GDCM in worker
+        processes), True (every backend) or False (none: hunts for codec
+        crashes the default would survive).
     verbose : bool
         Print every case, and let codec chatter through.
     selftest : bool
@@ -1416,8 +1419,19 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--isolate",
-        action="store_true",
-        help="also decode with isolate=True inside the workers",
+        dest="isolate",
+        action="store_const",
+        const=True,
+        default=None,
+        help="decode with isolate=True (every backend in a worker process)",
+    )
+    parser.add_argument(
+        "--no-isolate",
+        dest="isolate",
+        action="store_const",
+        const=False,
+        help="decode with isolate=False (no backend isolated: finds codec crashes "
+        "that the default survives)",
     )
     parser.add_argument(
         "--replay",

@@ -86,9 +86,19 @@ _DEFAULT_TIMEOUT = 120.0
 _IN_PROCESS = frozenset({"native"})
 
 
-def isolate_default() -> bool:
-    """True when ``DICOMIO_ISOLATE`` asks for isolation (``1``, ``true``, ...)."""
-    return os.environ.get(_ENV, "").strip().lower() in ("1", "true", "yes", "on")
+def isolate_default() -> bool | None:
+    """The isolation policy from ``DICOMIO_ISOLATE``.
+
+    ``1``/``true``/``yes``/``on``: every backend in a worker process (True);
+    ``0``/``false``/``no``/``off``: none (False); unset: automatic (None),
+    which isolates only the backends marked ``crash_prone`` (GDCM).
+    """
+    value = os.environ.get(_ENV, "").strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    return None
 
 
 def timeout_default() -> float:
@@ -419,8 +429,8 @@ def decode(backend: Any, data: bytes, ctx: Any, *, timeout: float | None = None)
             else f"crashed: {died.describe()}"
         )
         raise DecodeError(
-            f"backend {backend.name!r} {what}; isolate=True kept the calling "
-            "process alive"
+            f"backend {backend.name!r} {what}; it ran in a worker process, so "
+            "the caller survived"
         ) from None
     _checkin(worker)
     if status == "ok":

@@ -243,7 +243,11 @@ def open_bytes(source: Any) -> tuple[str | None, bytes | None]:
 
 
 def as_filelike(path: str | None, data: bytes | None) -> Any:
-    return io.BytesIO(data) if data is not None else open(path, "rb")  # noqa: SIM115
+    if data is not None:
+        return io.BytesIO(data)
+    if path is None:
+        raise ValueError("neither a path nor data to read")
+    return open(path, "rb")  # noqa: SIM115 - the caller closes it
 
 
 # ------------------------------------------------------------------------

@@ -23,7 +23,7 @@ import numpy as np
 import pydicom
 from pydicom.dataset import Dataset
 
-from . import _guard, codestream, photometric, registry
+from . import _guard, _rescale, codestream, photometric, registry
 from ._source import (
     PixelLocation,
     _Reader,
@@ -135,8 +135,9 @@ class DicomImage:
     isolate : bool, optional
         Decode frames in worker processes, so a codec that crashes (SIGSEGV,
         SIGABRT) or hangs becomes a :class:`DecodeError` instead of killing
-        the caller (default: the ``DICOMIO_ISOLATE`` environment variable;
-        see :mod:`dicomio._guard`).
+        the caller. ``True``: every backend; ``False``: none; ``None``
+        (default, unless ``DICOMIO_ISOLATE`` says otherwise): only backends
+        known to abort on corrupt streams (GDCM). See :mod:`dicomio._guard`.
 
     Examples
     --------
@@ -474,9 +475,10 @@ class DicomImage:
             table = list(frags.bot)
         if table:
             starts = {r: i for i, r in enumerate(frags.rel)}
-            idx = [starts.get(int(off)) for off in table]
-            if all(i is not None for i in idx) and idx == sorted(idx) and idx[0] == 0:
-                bounds = [int(i) for i in idx if i is not None] + [nfrag]
+            found = [starts.get(int(off)) for off in table]
+            idx = [i for i in found if i is not None]
+            if len(idx) == len(found) and idx == sorted(idx) and idx[0] == 0:
+                bounds = idx + [nfrag]
                 return [list(range(bounds[k], bounds[k + 1])) for k in range(len(idx))]
             self.warnings.append("the offset table does not match the fragments; "
                                  "frames located by scanning instead")
@@ -629,38 +631,25 @@ class DicomImage:
 
     @property
     def rescaled_dtype(self) -> np.dtype[Any]:
-        """Dtype of ``read(rescale=True)``: integer when slope and intercept allow."""
-        params = self.rescale_params
+        """Dtype of ``read(rescale=True)``: integer when slope and intercept allow.
+
+        The same rule as a series (:func:`dicomio._rescale.rescaled_dtype`):
+        int16/int32/int64 when the slope is 1 and the intercept whole,
+        otherwise float32 (float64 for wider-than-16-bit data).
+        """
         spec = self.spec
-        if params is None or spec.float_pixels:
+        if spec.bits_allocated == 1:
             return self.dtype
-        slope, intercept = params
-        if slope == 1.0 and float(intercept).is_integer() and spec.bits_allocated > 1:
-            bits = spec.bits_stored
-            lo = -(1 << (bits - 1)) if spec.pixel_representation else 0
-            hi = (1 << (bits - 1)) - 1 if spec.pixel_representation else (1 << bits) - 1
-            lo, hi = lo + int(intercept), hi + int(intercept)
-            for dt in (np.int16, np.int32, np.int64):
-                info = np.iinfo(dt)
-                if info.min <= lo and hi <= info.max:
-                    return np.dtype(dt)
-        return np.dtype(np.float64 if spec.bits_stored > 24 else np.float32)
+        return _rescale.rescaled_dtype(
+            self.dtype, [(spec.bits_stored, bool(spec.pixel_representation),
+                          self.rescale_params)])
 
     def rescale(self, arr: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         """Apply the modality LUT (RescaleSlope/Intercept) to decoded pixels."""
         params = self.rescale_params
-        if params is None:
-            return arr if out is None else np.copyto(out, arr) or out
-        slope, intercept = params
-        dt = self.rescaled_dtype
-        if out is None:
-            out = np.empty(arr.shape, dt)
-        if np.issubdtype(dt, np.integer):
-            np.add(arr, int(intercept), out=out, dtype=dt, casting="unsafe")
-        else:
-            np.multiply(arr, slope, out=out, dtype=dt, casting="unsafe")
-            out += dt.type(intercept)
-        return out
+        if params is None and out is None:
+            return arr
+        return _rescale.apply_rescale(arr, params, self.rescaled_dtype, out=out)
 
     # ------------------------------------------------------------ metadata
     def header_dict(self) -> dict[str, Any]:
@@ -811,7 +800,11 @@ class DicomImage:
             ctx = FrameContext(spec=spec, info=info, stream_color=stream,
                                want_rgb=want_rgb, out=dest, index=i, options=opts)
             try:
-                dec = (_guard.decode(be, data, ctx) if self.isolate
+                # A library known to abort on corrupt streams never runs in
+                # the caller's process unless isolation was turned off.
+                isolate = (self.isolate if self.isolate is not None
+                           else be.crash_prone)
+                dec = (_guard.decode(be, data, ctx) if isolate
                        else be.decode(data, ctx))
                 output = self._finish(dec, ctx, dest, info)
             except MemoryLimitError:

@@ -25,7 +25,18 @@ import numpy as np
 
 from ..tsyntax import TransferSyntax
 
-__all__ = ["PixelSpec", "FrameContext", "Decoded", "Backend"]
+__all__ = ["PixelSpec", "FrameContext", "Decoded", "Backend", "require_eoi"]
+
+
+def require_eoi(data: bytes | memoryview, what: str = "JPEG-LS") -> None:
+    """Refuse a JPEG / JPEG-LS stream that does not end with EOI (FFD9).
+
+    CharLS refuses such streams anyway, but some truncated ones cost it
+    seconds of CPU first (tests/test_hostile.py); trailing zero padding is
+    allowed.
+    """
+    if bytes(data[-64:]).rstrip(b"\x00")[-2:] != b"\xff\xd9":
+        raise ValueError(f"the {what} stream does not end with EOI (truncated)")
 
 
 @dataclass(frozen=True)
@@ -162,6 +173,10 @@ class Backend:
     syntaxes: frozenset[str] = frozenset()
     #: True when the decoder releases the GIL, so threads decode in parallel.
     gil_free: bool = False
+    #: True when the library is known to abort the process on some corrupt
+    #: streams: reached as a fallback (another backend already failed on the
+    #: frame, so the data is suspect), it runs in a worker process.
+    crash_prone: bool = False
 
     def __init__(self) -> None:
         self._lock = threading.Lock()

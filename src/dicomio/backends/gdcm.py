@@ -50,6 +50,8 @@ class GdcmBackend(Backend):
         u for u, t in TRANSFER_SYNTAXES.items() if t.family in _FAMILIES
     )
     gil_free = False
+    # GDCM aborts (C++ terminate) on some corrupt JPEG streams: tools/fuzz.py.
+    crash_prone = True
 
     def _check(self) -> None:
         have = self.version()
@@ -89,7 +91,7 @@ class GdcmBackend(Backend):
         gdcm = self.load()["gdcm"]
         spec = ctx.spec
         j2k = spec.transfer_syntax.family in ("jpeg2k", "htj2k")
-        image = self._image(gdcm, bytes(data), spec)
+        image = self._image(gdcm, bytes(data), spec, ctx.info)
 
         buf = image.GetBuffer()
         if buf is None:
@@ -128,8 +130,16 @@ class GdcmBackend(Backend):
         return Decoded(arr, color, planar=False, signed=signed)
 
     @staticmethod
-    def _image(gdcm: Any, data: bytes, spec: PixelSpec) -> Any:
-        """Build a one-fragment ``gdcm.Image`` describing ``spec``."""
+    def _image(gdcm: Any, data: bytes, spec: PixelSpec, info: Any = None) -> Any:
+        """Build a one-fragment ``gdcm.Image`` describing the frame.
+
+        GDCM aborts the whole process (C++ terminate) when the image it is
+        given disagrees with the stream, so nothing here is taken from header
+        fields a broken file can get wrong when the stream says otherwise:
+        the Photometric Interpretation only carries the sample count (GDCM's
+        codecs never convert colour for us anyway) and the pixel format
+        follows the codestream's own precision and sign where it has them.
+        """
         fragment = gdcm.Fragment()
         fragment.SetByteStringValue(data)
         fragments = gdcm.SequenceOfFragments.New()
@@ -142,13 +152,9 @@ class GdcmBackend(Backend):
         image.SetDimensions((spec.columns, spec.rows, 1))
         image.SetDataElement(element)
 
-        pi_type = gdcm.PhotometricInterpretation.GetPIType(spec.photometric)
-        if pi_type == gdcm.PhotometricInterpretation.PI_END:
-            # An unknown label would stop GDCM; only the sample count matters
-            # to its codecs, which never convert colour for us anyway.
-            pi_type = gdcm.PhotometricInterpretation.GetPIType(
-                "RGB" if spec.samples_per_pixel > 1 else "MONOCHROME2"
-            )
+        pi_type = gdcm.PhotometricInterpretation.GetPIType(
+            "RGB" if spec.samples_per_pixel > 1 else "MONOCHROME2"
+        )
         image.SetPhotometricInterpretation(gdcm.PhotometricInterpretation(pi_type))
         if spec.samples_per_pixel > 1:
             # Every GDCM codec returns colour-by-pixel; say so up front.
@@ -160,14 +166,19 @@ class GdcmBackend(Backend):
                 f"GDCM {gdcm.Version.GetVersion()} does not know {spec.transfer_syntax}"
             )
         image.SetTransferSyntax(gdcm.TransferSyntax(ts_type))
+        allocated, stored = spec.bits_allocated, spec.bits_stored
+        signed = spec.pixel_representation
+        precision = getattr(info, "precision", None)
+        if precision:
+            stored = int(precision)
+            allocated = 8 if stored <= 8 else 16 if stored <= 16 else 32
+            if getattr(info, "kind", "") in ("jpeg2k", "htj2k"):
+                signed = int(bool(info.signed))
+            elif getattr(info, "kind", "") in ("jpeg", "jpegls"):
+                signed = 0  # the core re-signs from Pixel Representation
         image.SetPixelFormat(
-            gdcm.PixelFormat(
-                spec.samples_per_pixel,
-                spec.bits_allocated,
-                spec.bits_stored,
-                spec.bits_stored - 1,
-                spec.pixel_representation,
-            )
+            gdcm.PixelFormat(spec.samples_per_pixel, allocated, stored, stored - 1,
+                             signed)
         )
         return image
 

@@ -19,7 +19,7 @@ import numpy as np
 from packaging.version import Version
 
 from ..tsyntax import TRANSFER_SYNTAXES
-from ._base import Backend, Decoded, FrameContext
+from ._base import Backend, Decoded, FrameContext, require_eoi
 
 __all__ = ["PyjpeglsBackend", "backend"]
 
@@ -44,6 +44,7 @@ class PyjpeglsBackend(Backend):
     def decode(self, data: bytes, ctx: FrameContext) -> Decoded:
         """Decode one JPEG-LS frame."""
         jpeg_ls = self.load()["jpeg_ls"]
+        require_eoi(data)
         buf, info = jpeg_ls.decode_pixel_data(bytes(data))
         rows, columns = info["height"], info["width"]
         samples = info["components"]
