@@ -142,3 +142,13 @@ def test_merge_reports_flags_differing_frames():
     assert merged["codestream"] == "RGB / YBR_FULL"
     assert "frames differ in colour handling" in merged["notes"]
     assert merge_reports([]) is None
+
+
+def test_prediction_for_either_colour_option_without_decoding():
+    img = DicomImage(corpus_file("SC_rgb_dcmtk_+eb+cy+np.dcm"))
+    assert img.predicted_photometric("native")["output"] == "YBR_FULL"
+    assert img.predicted_photometric("rgb")["output"] == "RGB"
+    assert img.predicted_photometric()["output"] == "RGB"  # the image's default
+    assert img.frame_infos == {}
+    with pytest.raises(ValueError):
+        img.predicted_photometric("cmyk")

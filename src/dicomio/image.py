@@ -577,9 +577,17 @@ class DicomImage:
                 [i.photometric for _, i in sorted(self._infos.items())])
             assert merged is not None
             return merged
-        return self._predict_report()
+        return self.predicted_photometric()
 
-    def _predict_report(self) -> dict[str, Any]:
+    def predicted_photometric(self, color: str | None = None) -> dict[str, Any]:
+        """The colour report ``read(color=color)`` would give, from headers only.
+
+        Parses frame 0's codestream header (no decoding). ``color`` defaults
+        to the image's own ``color`` option.
+        """
+        color = color or self.color
+        if color not in _COLOR_OPTIONS:
+            raise ValueError(f"color must be one of {_COLOR_OPTIONS}, not {color!r}")
         info = None
         try:
             if self.transfer_syntax.encapsulated and self.n_frames:
@@ -588,9 +596,9 @@ class DicomImage:
             info = None
         stream, cs, notes, mis = photometric.decide(self.spec, info)
         return photometric.make_report(self.spec.photometric, cs,
-                                       self._predict_output(stream), notes, mis)
+                                       self._predict_output(stream, color), notes, mis)
 
-    def _predict_output(self, stream: str) -> str:
+    def _predict_output(self, stream: str, color: str) -> str:
         if stream == "MONOCHROME":
             fam = photometric.family(self.spec.photometric)
             return self.spec.photometric if fam == "MONOCHROME" else "MONOCHROME2"
@@ -598,7 +606,7 @@ class DicomImage:
             return "PALETTE COLOR"
         if stream in ("YBR_RCT", "YBR_ICT", "RGB"):
             return "RGB"
-        if self.color == "rgb":
+        if color == "rgb":
             return "RGB"
         if (self.transfer_syntax.family == "jpegxl" and self.transfer_syntax.lossy):
             return "RGB"

@@ -716,7 +716,7 @@ class DicomPlugin(PluginV3):
             meta["photometric"] = dict(img.photometric)
             meta["decoder"] = img.decoder
         else:
-            meta["photometric"] = _predict(img, color)
+            meta["photometric"] = img.predicted_photometric(color)
             meta["decoder"] = _planned(img, backend)
         return meta
 
@@ -733,7 +733,7 @@ class DicomPlugin(PluginV3):
         if report is None or decoder is None:
             path, _ = chosen.slices[pos]
             with DicomImage(path) as img:
-                report = report or _predict(img, color)
+                report = report or img.predicted_photometric(color)
                 decoder = decoder or _planned(img, backend)
         meta["photometric"] = dict(report)
         meta["decoder"] = decoder
@@ -850,19 +850,6 @@ class DicomPlugin(PluginV3):
 def _listing(found: Sequence[Series]) -> str:
     return "\n".join(f"  [{i}] {s.label} {s.modality} {len(s)} slices key={s.key}"
                      for i, s in enumerate(found))
-
-
-def _predict(img: DicomImage, color: str) -> dict[str, Any]:
-    """The colour report read(color=color) would give, from headers only."""
-    # DicomImage predicts for its default colour. Every read here passes
-    # color explicitly, so borrowing the default for the prediction changes
-    # nothing else.
-    previous = img.color
-    img.color = color
-    try:
-        return dict(img.photometric)
-    finally:
-        img.color = previous
 
 
 def _planned(img: DicomImage, backend: Any) -> str | None:
