@@ -512,3 +512,44 @@ def test_a_broken_series_is_reported_and_the_others_open(tmp_path: Path) -> None
     assert any("broken" in text and "not opened" in text for text in shown)
     with pytest.raises(DicomioError):
         read_dicom(str(tmp_path / "exam" / "broken.dcm"))
+
+
+def test_oblique_volume_keeps_its_own_frame_and_the_full_affine(
+        tmp_path: Path, viewer_model: ViewerModel) -> None:
+    # napari 0.9.2 warns on every 2D view of a rotated layer ("Non-orthogonal
+    # slicing ... not fully supported"), so an oblique series is shown in its
+    # own frame (exact in 2D) and its patient transform travels in metadata.
+    from dicomio.encode import write
+
+    a = np.radians(20.0)
+    row, col = np.array([1.0, 0, 0]), np.array([0, np.cos(a), np.sin(a)])
+    normal = np.cross(row, col)
+    origin = np.array([-20.0, 15.0, 30.0])
+    for k in range(4):
+        write(tmp_path / f"ob{k}", np.full((8, 10), k, np.uint16), "JPEGLSLossless",
+              image_position=(origin + 3.0 * k * normal).tolist(),
+              image_orientation=[*row, *col], pixel_spacing=[0.5, 0.75],
+              series_instance_uid="1.2.826.0.1.7", instance_number=4 - k)
+    (layer,) = viewer_model.open(str(tmp_path), plugin="dicomio")
+    viewer_model.dims.ndisplay = 2
+    np.testing.assert_allclose(layer.scale, (3.0, 0.5, 0.75))
+    affine = np.asarray(layer.metadata["geometry"]["affine"])
+    for idx in [(0, 0, 0), (3, 7, 9), (2, 0, 9)]:
+        k, j, i = idx
+        want = origin + 3.0 * k * normal + 0.5 * j * col + 0.75 * i * row
+        np.testing.assert_allclose((affine @ [*idx, 1])[:3], want, atol=1e-6)
+    np.testing.assert_array_equal(np.asarray(layer.data[:, 0, 0]), [0, 1, 2, 3])
+
+
+def test_sagittal_volume_stays_in_its_own_frame(tmp_path: Path) -> None:
+    from dicomio.encode import write
+
+    row, col = [0.0, 1.0, 0.0], [0.0, 0.0, -1.0]  # sagittal
+    for k in range(3):
+        write(tmp_path / f"sag{k}", np.zeros((6, 6), np.uint8), "RLELossless",
+              image_position=[float(k) * 2.0, 0.0, 0.0], image_orientation=[*row, *col],
+              pixel_spacing=[1.0, 1.0], series_instance_uid="1.2.826.0.1.8",
+              instance_number=k + 1)
+    ((_, kwargs, _),) = read_dicom(str(tmp_path))
+    assert "rotate" not in kwargs
+    assert kwargs["scale"] == pytest.approx((2.0, 1.0, 1.0))
