@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import os
-import tempfile
 from typing import Any
 
 import numpy as np
@@ -12,6 +11,7 @@ import pydicom
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian
 
+from ._atomic import atomic_write
 from .errors import DicomioError
 from .image import DicomImage
 
@@ -114,17 +114,4 @@ def _uncompressed_dataset(img: DicomImage, frames: np.ndarray) -> Dataset:
 
 def write_atomic(ds: Dataset, dst: str) -> None:
     """Save ``ds`` to ``dst`` through a temporary file and an atomic rename."""
-    folder = os.path.dirname(os.path.abspath(dst))
-    fd, tmp = tempfile.mkstemp(prefix=".dicomio-", suffix=".part", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            pydicom.dcmwrite(fh, ds, enforce_file_format=False)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, dst)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    atomic_write(dst, lambda fh: pydicom.dcmwrite(fh, ds, enforce_file_format=False))

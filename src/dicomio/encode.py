@@ -70,7 +70,6 @@ from __future__ import annotations
 
 import datetime
 import os
-import tempfile
 import uuid
 import zlib
 from collections.abc import Mapping, Sequence
@@ -86,6 +85,7 @@ from pydicom.filebase import DicomBytesIO
 from pydicom.filewriter import write_dataset, write_file_meta_info
 from pydicom.uid import UID, generate_uid
 
+from ._atomic import atomic_write
 from .errors import EncodeError
 from .tsyntax import TransferSyntax, lookup
 
@@ -1296,16 +1296,4 @@ def save_dataset(ds: Dataset, path: str | os.PathLike[str]) -> None:
     :func:`dataset_bytes`).
     """
     data = dataset_bytes(ds)
-    target = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(target))
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".dicomio-", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, target)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    atomic_write(path, lambda fh: fh.write(data), suffix=".tmp")
