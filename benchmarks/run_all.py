@@ -1,0 +1,60 @@
+"""Run every benchmark in turn (each in its own process) and keep the output.
+
+    python benchmarks/run_all.py            # full sizes (what README.md records)
+    python benchmarks/run_all.py --quick    # smoke run, a minute or two
+
+Extra arguments go to every script. The combined output is also written to
+``benchmarks/_data/results/run_all[_quick].txt``.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+SCRIPTS = ("bench_decode.py", "bench_memory.py", "bench_series.py", "bench_adapters.py",
+           "bench_scaling.py")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    only = [a for a in args if a.startswith("bench_")]
+    extra = [a for a in args if not a.startswith("bench_")]
+    quick = "--quick" in extra
+    out_dir = HERE / "_data" / "results"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    log_path = out_dir / ("run_all_quick.txt" if quick else "run_all.txt")
+    status = 0
+    with open(log_path, "w") as log:
+        for script in SCRIPTS:
+            if only and script not in only:
+                continue
+            cmd = [sys.executable, str(HERE / script), *extra]
+            banner = f"\n{'=' * 78}\n$ python benchmarks/{script} {' '.join(extra)}\n"
+            print(banner, flush=True)
+            log.write(banner)
+            t0 = time.perf_counter()
+            proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                    text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                # gdcmconv (run by imageio's legacy plugin) chatters on stdout.
+                if line.startswith("gdcmconv:") or "Autoconverting with" in line:
+                    continue
+                sys.stdout.write(line)
+                log.write(line)
+            rc = proc.wait()
+            tail = f"# {script}: exit {rc}, {time.perf_counter() - t0:.0f} s\n"
+            print(tail, flush=True)
+            log.write(tail)
+            status = status or rc
+    print(f"# combined output: {log_path}")
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())
