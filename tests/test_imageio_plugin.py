@@ -693,3 +693,19 @@ def test_warnings_from_the_core_reach_the_user(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", dicomio.DicomioWarning)
         np.testing.assert_array_equal(arr, dicomio.imread(target))
+
+
+def test_tolerated_defects_are_in_the_metadata(tmp_path):
+    import pydicom
+
+    import dicomio
+
+    ds = pydicom.dcmread(corpus_file("SC_rgb_rle_2frame.dcm"))
+    ds.NumberOfFrames = 5
+    path = tmp_path / "nf.dcm"
+    ds.save_as(path)
+    with pytest.warns(dicomio.DicomioWarning, match="Number of Frames"):
+        meta = iio.immeta(path, plugin="dicomio")
+    assert any("Number of Frames says 5" in w for w in meta["warnings"])
+    clean = iio.immeta(corpus_file("SC_rgb_rle_2frame.dcm"), plugin="dicomio")
+    assert clean["warnings"] == []

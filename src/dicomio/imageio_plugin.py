@@ -78,8 +78,9 @@ backend=None, series=None)``
     The header as ``{keyword: value}`` with JSON-friendly values (no pixel
     data), plus ``"TransferSyntaxUID"``, ``"spacing"`` (as in
     ``properties``), ``"photometric"`` (the colour report: ``declared``,
-    ``codestream``, ``output``, ``mismatch``, ``notes``) and ``"decoder"``
-    (the backend label). Before any ``read`` on the same plugin instance the
+    ``codestream``, ``output``, ``mismatch``, ``notes``), ``"decoder"``
+    (the backend label) and, for single files, ``"warnings"`` (defects that
+    were tolerated). Before any ``read`` on the same plugin instance the
     report and decoder are predictions from the header and codestream header;
     after it they say what really happened. A folder adds ``"series"``
     (key, kind, origin, affine, warnings, ...). With ``exclude_applied=True``
@@ -718,6 +719,8 @@ class DicomPlugin(PluginV3):
         else:
             meta["photometric"] = img.predicted_photometric(color)
             meta["decoder"] = _planned(img, backend)
+        # Defects dicomio tolerated in this file (also issued as warnings).
+        meta["warnings"] = list(img.warnings)
         return meta
 
     def _series_metadata(self, index: Any, color: str, backend: Any,
