@@ -17,6 +17,7 @@ import gc
 import json
 import os
 import platform
+import random
 import statistics
 import sys
 import time
@@ -386,8 +387,11 @@ def measure_all(items: Sequence[Contender], repeats: int,
     for rnd in range(max(1, repeats)):
         wait_quiet()
         _spin()
-        # Rotate the order each round: no contender always goes first.
-        order = live[rnd % len(live):] + live[:rnd % len(live)] if live else []
+        # A new order each round (seeded): no contender always goes first
+        # or always follows the same neighbour (whose freed memory, threads
+        # or caches it would inherit).
+        order = list(live)
+        random.Random(rnd).shuffle(order)
         for k in order:
             try:
                 for attempt in range(RETRIES + 1):

@@ -3,8 +3,9 @@
     python benchmarks/run_all.py            # full sizes (what README.md records)
     python benchmarks/run_all.py --quick    # smoke run, a minute or two
 
-Extra arguments go to every script. The combined output is also written to
-``benchmarks/_data/results/run_all[_quick].txt``.
+Script names (``bench_series.py ...``) run only those; other arguments go to
+every script. The combined output is also written to
+``benchmarks/_data/results/run_all[_quick][_<scripts>].txt``.
 """
 
 from __future__ import annotations
@@ -27,7 +28,9 @@ def main(argv: list[str] | None = None) -> int:
     quick = "--quick" in extra
     out_dir = HERE / "_data" / "results"
     out_dir.mkdir(parents=True, exist_ok=True)
-    log_path = out_dir / ("run_all_quick.txt" if quick else "run_all.txt")
+    name = "run_all" + ("_quick" if quick else "") + ("_" + "_".join(
+        s.removeprefix("bench_").removesuffix(".py") for s in only) if only else "")
+    log_path = out_dir / f"{name}.txt"
     status = 0
     with open(log_path, "w") as log:
         for script in SCRIPTS:
