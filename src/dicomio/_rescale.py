@@ -61,8 +61,9 @@ def apply_rescale(raw: np.ndarray, params: Sequence[float] | None,
                   dtype: np.dtype[Any], out: np.ndarray | None = None) -> np.ndarray:
     """``raw * slope + intercept`` cast to ``dtype`` (into ``out`` if given).
 
-    Integer results are computed in int64, so a stored value that does not fit
-    the output type before the intercept is added cannot wrap; float results
+    Integer results are computed in the output type with wrap-around
+    arithmetic, exact because :func:`rescaled_dtype` makes the result fit
+    (a stored 65535 with intercept -32768 gives 32767 in int16); float results
     in float32 (float64 when ``dtype`` is float64).
     """
     dtype = np.dtype(dtype)
@@ -73,7 +74,10 @@ def apply_rescale(raw: np.ndarray, params: Sequence[float] | None,
         return out
     slope, intercept = float(params[0]), float(params[1])
     if dtype.kind in "iu" and slope == 1.0 and intercept.is_integer():
-        np.add(raw, int(intercept), out=out, dtype=np.int64, casting="unsafe")
+        # Two's-complement addition in the output type is exact whenever the
+        # result fits it, which rescaled_dtype guarantees (the intercept fits
+        # too): intermediate wrap-around cancels, and no int64 pass is needed.
+        np.add(raw, int(intercept), out=out, dtype=dtype, casting="unsafe")
         return out
     calc = np.float64 if dtype == np.float64 else np.float32
     if out.dtype == calc:
