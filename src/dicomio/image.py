@@ -156,6 +156,19 @@ class DicomImage:
         memory_limit: int | None = None,
         isolate: bool | None = None,
     ) -> None:
+        self._configure(backend, color, threads, memory_limit, isolate)
+        if isinstance(source, Dataset):
+            self._open_dataset(source)
+        else:
+            path, data = open_bytes(source)
+            self.path = path
+            self._open(path, data)
+        for w in self.warnings:
+            warnings.warn(f"{self._where()}: {w}", DicomioWarning, stacklevel=2)
+
+    def _configure(self, backend: str | Sequence[str] | None, color: str,
+                   threads: int | None, memory_limit: int | None,
+                   isolate: bool | None) -> None:
         if color not in _COLOR_OPTIONS:
             raise ValueError(f"color must be one of {_COLOR_OPTIONS}, not {color!r}")
         self.backend = backend
@@ -167,15 +180,39 @@ class DicomImage:
         self._infos: dict[int, FrameInfo] = {}
         self._lock = threading.Lock()
         self._reader: _Reader | None = None
-        self.path: str | None = None
-        if isinstance(source, Dataset):
-            self._open_dataset(source)
-        else:
-            path, data = open_bytes(source)
-            self.path = path
-            self._open(path, data)
+        self.path = None
+
+    @classmethod
+    def _from_header(cls, path: str, ds: Dataset, tell: int, *,
+                     backend: str | Sequence[str] | None = None, color: str = "rgb",
+                     threads: int | None = None, memory_limit: int | None = None,
+                     ) -> DicomImage:
+        """Open ``path`` with a header parsed already (private: dicomio.series).
+
+        ``ds`` is what ``pydicom.dcmread(fh, stop_before_pixels=True)`` (with
+        ``force=True`` as a fallback, as :meth:`_dcmread` does) read from the
+        file object ``fh`` of ``path``, and ``tell`` is ``fh.tell()`` after it:
+        the same state :meth:`_open` reaches, without parsing the header a
+        second time. Deflated data sets are not accepted (:meth:`_open`
+        inflates them itself). When the Pixel Data element is not at ``tell``
+        (the file changed since it was parsed) the file is opened normally.
+        """
+        self = cls.__new__(cls)
+        self._configure(backend, color, threads, memory_limit, None)
+        self.path = path
+        self.dataset = ds
+        self.transfer_syntax = self._syntax(ds)
+        self._reader = _Reader(path=path)
+        implicit, little = self._encoding(ds)
+        loc = locate_pixel_data(self._reader, tell, little, implicit)
+        if loc is None or self.transfer_syntax.is_deflated:
+            self._reader.close()
+            return cls(path, backend=backend, color=color, threads=threads,
+                       memory_limit=memory_limit)
+        self._setup(loc)
         for w in self.warnings:
             warnings.warn(f"{self._where()}: {w}", DicomioWarning, stacklevel=2)
+        return self
 
     # ------------------------------------------------------------------ open
     def _where(self) -> str:

@@ -49,6 +49,7 @@ import builtins
 import functools
 import math
 import os
+import time
 import warnings
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -61,9 +62,15 @@ import numpy as np
 import pydicom
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
+from pydicom.tag import BaseTag
 
 from . import _rescale
 from .errors import FrameIndexError, MemoryLimitError, SeriesError
+
+try:
+    import resource
+except ImportError:  # Windows
+    resource = None  # type: ignore[assignment]
 
 __all__ = [
     "scan",
@@ -147,6 +154,7 @@ _SPLIT_KEYS = (
 _TS_IMPLICIT_LE = "1.2.840.10008.1.2"
 _TS_EXPLICIT_LE = "1.2.840.10008.1.2.1"
 _TS_EXPLICIT_BE = "1.2.840.10008.1.2.2"
+_TS_DEFLATED = "1.2.840.10008.1.2.1.99"
 
 
 class SeriesWarning(UserWarning):
@@ -181,6 +189,9 @@ class _Rec:
     bits_allocated: int
     signed: bool
     keys: dict[str, Any] = field(default_factory=dict)
+    # Where pydicom stopped (the Pixel Data element), handed to DicomImage so
+    # reading does not parse the header again; None: open the file afresh.
+    tell: int | None = None
 
     @property
     def sort_tail(self) -> tuple[Any, ...]:
@@ -189,13 +200,26 @@ class _Rec:
         return (inst, self.path, self.frame)
 
 
+@functools.cache
+def _tag(keyword: str) -> BaseTag | None:
+    found = pydicom.datadict.tag_for_keyword(keyword)
+    return None if found is None else BaseTag(found)
+
+
 def _get(ds: Dataset, keyword: str, default: Any = None) -> Any:
     """``ds.get`` that treats a value pydicom cannot convert as absent.
 
     One malformed element (an IS of "1A") must not cost the whole image.
     """
+    tag = _tag(keyword)
     try:
-        return ds.get(keyword, default)
+        if tag is None or not isinstance(ds, Dataset):
+            return ds.get(keyword, default)
+        # What ds.get(keyword) does, minus the keyword lookup and the
+        # AttributeError it raises for every absent element (most of them).
+        if tag not in ds:
+            return default
+        return ds[tag].value
     except Exception:
         return default
 
@@ -283,8 +307,11 @@ def _first_item(container: Dataset | None, keyword: str) -> Dataset | None:
     return item if isinstance(item, Dataset) else None
 
 
-def _records(path: str, ds: Dataset) -> list[_Rec]:
-    """One record per frame of an image file (header already parsed)."""
+def _records(path: str, ds: Dataset, tell: int | None = None) -> list[_Rec]:
+    """One record per frame of an image file (header already parsed).
+
+    ``tell`` is where the header parse stopped in the file (see _Rec.tell).
+    """
     meta = getattr(ds, "file_meta", None)
     ts = str(meta.get("TransferSyntaxUID", "")) if meta is not None else ""
     if not ts:
@@ -308,8 +335,13 @@ def _records(path: str, ds: Dataset) -> list[_Rec]:
         bits_stored=_int(_get(ds, "BitsStored")) or _int(_get(ds, "BitsAllocated")) or 8,
         bits_allocated=_int(_get(ds, "BitsAllocated")) or 8,
         signed=_int(_get(ds, "PixelRepresentation", 0)) == 1,
+        tell=tell if ts != _TS_DEFLATED else None,
     )
-    top_keys = {k: _hashable(_get(ds, k)) for k in _SPLIT_KEYS if _get(ds, k) is not None}
+    top_keys = {}
+    for k in _SPLIT_KEYS:
+        value = _get(ds, k)
+        if value is not None:
+            top_keys[k] = _hashable(value)
 
     def top_rescale(src: Dataset | None) -> tuple[float, float] | None:
         if src is None:
@@ -433,16 +465,44 @@ def _enhanced_records(
 # Discovery
 # ---------------------------------------------------------------------------
 def _default_threads() -> int:
+    """Header-reading threads once files prove slow to open (see scan)."""
     return min(8, (os.cpu_count() or 1) * 2)
 
 
-def _looks_like_dicom(path: str) -> bool:
-    """Cheap test: the DICM magic, or a raw dataset starting with group 0002/0008."""
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(132)
-    except OSError:
-        return False
+#: Files read one by one between two looks at whether they are slow to open.
+_SCAN_WINDOW = 16
+#: Seconds per file spent blocked (not computing) above which the header
+#: scan switches to threads: a network share or a cold disk, not the page
+#: cache (which costs ~0.01 ms per file; parsing costs ~0.3-0.6 ms).
+_SLOW_OPEN = 0.2e-3
+
+
+def _clock() -> tuple[float, float, int | None]:
+    """Wall time, this thread's CPU time, its voluntary context switches.
+
+    The switches (Linux: RUSAGE_THREAD) tell a thread that blocked on I/O
+    from one that merely waited for a busy CPU; None where unknown.
+    """
+    switches = None
+    who = getattr(resource, "RUSAGE_THREAD", None) if resource is not None else None
+    if who is not None:
+        switches = resource.getrusage(who).ru_nvcsw
+    return time.perf_counter(), time.thread_time(), switches
+
+
+def _slow_to_open(start: tuple[float, float, int | None], n: int) -> bool:
+    """Whether the last ``n`` files, read since ``start``, waited on I/O."""
+    wall, cpu, switches = _clock()
+    waited = (wall - start[0]) - (cpu - start[1])
+    if switches is None or start[2] is None:
+        # Without the switch count a busy CPU looks like I/O: ask for more.
+        return waited > max(5 * _SLOW_OPEN * n, cpu - start[1])
+    return waited > _SLOW_OPEN * n and (switches - start[2]) >= n // 2
+
+
+def _looks_like_dicom(head: bytes) -> bool:
+    """Cheap test on a file's first 132 bytes: the DICM magic, or a raw
+    dataset starting with group 0002/0008."""
     if head[128:132] == b"DICM":
         return True
     # Files without preamble (ACR-NEMA style, or stripped meta) start with a
@@ -469,20 +529,34 @@ def _scan_file(path: str, known_class: str | None = None) -> _Outcome:
             return _Outcome(path, reason=why)
     if not os.path.isfile(path):
         return _Outcome(path, reason="not found")
-    if not _looks_like_dicom(path):
-        return _Outcome(path, reason="not DICOM")
     try:
+        fh = open(path, "rb")  # noqa: SIM115 - closed below
+    except OSError:
+        return _Outcome(path, reason="not DICOM")
+    # One open for the magic test and the parse; the position pydicom stops
+    # at (Pixel Data) goes to the records, so reading never parses again.
+    with fh:
         try:
-            ds = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=None)
-        except pydicom.errors.InvalidDicomError:
-            # No preamble: accept it only if it parses into a dataset with an
-            # image's identity (a forced parse of junk yields neither).
-            ds = pydicom.dcmread(path, stop_before_pixels=True, force=True)
-            if "SOPClassUID" not in ds and "Rows" not in ds:
-                return _Outcome(path, reason="not DICOM")
-    except Exception as exc:  # pydicom raises many types on broken headers
-        return _Outcome(path, reason="unreadable DICOM header",
-                        detail=f"{type(exc).__name__}: {exc}")
+            head = fh.read(132)
+        except OSError:
+            return _Outcome(path, reason="not DICOM")
+        if not _looks_like_dicom(head):
+            return _Outcome(path, reason="not DICOM")
+        try:
+            fh.seek(0)
+            try:
+                ds = pydicom.dcmread(fh, stop_before_pixels=True)
+            except pydicom.errors.InvalidDicomError:
+                # No preamble: accept it only if it parses into a dataset with
+                # an image's identity (a forced parse of junk yields neither).
+                fh.seek(0)
+                ds = pydicom.dcmread(fh, stop_before_pixels=True, force=True)
+                if "SOPClassUID" not in ds and "Rows" not in ds:
+                    return _Outcome(path, reason="not DICOM")
+            tell = fh.tell()
+        except Exception as exc:  # pydicom raises many types on broken headers
+            return _Outcome(path, reason="unreadable DICOM header",
+                            detail=f"{type(exc).__name__}: {exc}")
     meta = getattr(ds, "file_meta", None)
     sop_class = str(_get(ds, "SOPClassUID", "") or
                     (meta.get("MediaStorageSOPClassUID", "") if meta else ""))
@@ -495,7 +569,7 @@ def _scan_file(path: str, known_class: str | None = None) -> _Outcome:
     if not rows or not cols:
         return _Outcome(path, reason="no image pixel module (Rows/Columns missing)")
     try:
-        return _Outcome(path, records=_records(path, ds))
+        return _Outcome(path, records=_records(path, ds, tell))
     except Exception as exc:  # malformed values in an otherwise valid header
         return _Outcome(path, reason="unreadable DICOM header",
                         detail=f"{type(exc).__name__}: {exc}")
@@ -597,8 +671,8 @@ def scan(
 ) -> ScanResult:
     """Find the image series in a folder, a DICOMDIR, a file or a list of paths.
 
-    Only headers are read (``stop_before_pixels``), in parallel threads since
-    the work is I/O. Files that are not DICOM, and DICOM objects without
+    Only headers are read (``stop_before_pixels``), in threads when the files
+    are slow to open (see ``threads``). Files that are not DICOM, and DICOM objects without
     pixels (SR, RT Structure Set, RT Plan, presentation states, waveforms,
     ...), are skipped and reported in :attr:`ScanResult.skipped`.
 
@@ -610,7 +684,12 @@ def scan(
     recursive : bool
         Walk sub-folders of folders.
     threads : int, optional
-        Header-reading threads; default ``min(8, 2 * os.cpu_count())``.
+        Header-reading threads. By default files are read one by one (parsing
+        a header is Python work that holds the GIL, so threads slow down a
+        scan of local or cached files) until a window of 16 files shows time
+        spent blocked on I/O (a network share, a cold disk); the remaining
+        files are then read in ``min(8, 2 * os.cpu_count())`` threads. An
+        explicit ``threads=N`` uses N threads from the start.
     progress : callable, optional
         Called as ``progress(done, total)`` from the calling thread: once with
         ``done == 0`` before reading and after each file.
@@ -637,7 +716,12 @@ def scan(
     n_files = total + len(skipped.get("not found", []))
     if progress is not None:
         progress(0, total)
-    n_threads = max(1, threads or _default_threads())
+    # Parsing a header holds the GIL: threads only pay off while files wait
+    # on I/O. By default files are read one by one, and the rest go to
+    # threads once a window of files shows time spent blocked (see
+    # _slow_to_open); threads=N forces N threads from the start.
+    adaptive = not threads
+    n_threads = _default_threads() if adaptive else max(1, threads or 1)
     outcomes: list[_Outcome] = []
     # pydicom warns about many harmless header quirks; thousands of files
     # would flood the user, and a "warnings are errors" setting would turn
@@ -645,17 +729,26 @@ def scan(
     # (catch_warnings is process-wide: it also covers the worker threads.)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        if n_threads == 1 or total <= 1:
-            for done, (path, sop) in enumerate(todo, 1):
+        done = 0
+        if adaptive or n_threads == 1 or total <= 1:
+            start = _clock()
+            while done < total:
+                path, sop = todo[done]
                 outcomes.append(_scan_file(path, sop))
+                done += 1
                 if progress is not None:
                     progress(done, total)
-        else:
+                if adaptive and n_threads > 1 and done % _SCAN_WINDOW == 0:
+                    if _slow_to_open(start, _SCAN_WINDOW):
+                        break
+                    start = _clock()
+        if done < total:
             with ThreadPoolExecutor(max_workers=n_threads,
                                     thread_name_prefix="dicomio-scan") as pool:
-                futures = [pool.submit(_scan_file, p, sop) for p, sop in todo]
-                for done, fut in enumerate(as_completed(futures), 1):
+                futures = [pool.submit(_scan_file, p, sop) for p, sop in todo[done:]]
+                for fut in as_completed(futures):
                     outcomes.append(fut.result())
+                    done += 1
                     if progress is not None:
                         progress(done, total)
     header_warnings: dict[str, int] = defaultdict(int)
@@ -1288,7 +1381,7 @@ class Series:
                else tuple(backend))
         if key not in self._probe_cache:
             try:
-                from .image import DicomImage
+                from . import image  # noqa: F401 - importable, or use the header
             except ImportError:
                 # The core is not importable (partial install): the header's
                 # description is the best answer.
@@ -1304,13 +1397,22 @@ class Series:
                 if sig in seen:
                     continue
                 seen.add(sig)
-                with DicomImage(r.path, backend=backend, color=color) as img:
+                with self._open_image(r, backend=backend, color=color) as img:
                     dtypes.append(np.dtype(img.dtype))
                     if shape is None:
                         shape = tuple(img.frame_shape)
             assert shape is not None
             self._probe_cache[key] = (np.result_type(*dtypes), shape)
         return self._probe_cache[key]
+
+    @staticmethod
+    def _open_image(rec: _Rec, **options: Any) -> Any:
+        """A DicomImage of ``rec``'s file, from the header the scan parsed."""
+        from .image import DicomImage
+
+        if rec.tell is None:
+            return DicomImage(rec.path, **options)
+        return DicomImage._from_header(rec.path, rec.header, rec.tell, **options)
 
     def _header_dtype(self) -> np.dtype[Any]:
         r = self._recs[0]
@@ -1477,8 +1579,6 @@ class Series:
         DicomioError
             Any decode error, naming file, frame and backends tried.
         """
-        from .image import DicomImage
-
         picks, scalar = self._select(index)
         raw_dtype, frame_shape = self._probe(color, backend)
         out_dtype = self.rescaled_dtype(color, backend) if rescale else raw_dtype
@@ -1510,20 +1610,34 @@ class Series:
         def work(path: str, items: list[tuple[int, int]]) -> None:
             frames = [self._recs[s].frame for _, s in items]
             targets = [pos for pos, _ in items]
-            plain = out_dtype == raw_dtype and all(params(s) is None for _, s in items)
-            with DicomImage(path, backend=backend, color=color, threads=inner,
-                            memory_limit=memory_limit) as img:
+            with self._open_image(self._recs[items[0][1]], backend=backend,
+                                  color=color, threads=inner,
+                                  memory_limit=memory_limit) as img:
                 if tuple(img.frame_shape) != frame_shape:
                     raise SeriesError(
                         f"slices of this file have shape {img.frame_shape}, the "
                         f"series expects {frame_shape}", path=path)
                 a, b = targets[0], targets[-1] + 1
-                if plain and img.dtype == raw_dtype and targets == list(range(a, b)):
-                    # Decode straight into the output array.
+                raw = np.dtype(img.dtype)
+                # Decode straight into the output when its items have the
+                # decoded size (same dtype, or int16 HU over uint16 samples),
+                # then rescale there in place: no batch array, no copy.
+                direct = out_dtype == raw or (
+                    out_dtype.kind in "iu" and raw.kind in "iu"
+                    and out_dtype.itemsize == raw.itemsize)
+                if direct and targets == list(range(a, b)):
+                    dest = out[a:b] if out_dtype == raw else out[a:b].view(raw)
                     if len(items) == 1:
-                        img.read(frames[0], out=out[a])
+                        img.read(frames[0], out=dest[0])
                     else:
-                        img.read(frames, out=out[a:b])
+                        img.read(frames, out=dest)
+                    for pos, s in items:
+                        p = params(s)
+                        if p is not None:
+                            # Same-size integers: reading the samples as the
+                            # output type is the cast apply_rescale would make
+                            # (the same bits), and in-place is the fast case.
+                            _rescale.apply_rescale(out[pos], p, out_dtype, out=out[pos])
                 else:
                     batch = img.read(frames)
                     for (pos, s), arr in zip(items, batch):

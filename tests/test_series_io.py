@@ -1,0 +1,144 @@
+"""How series.py reads files: one header parse per file, the scan's threads,
+and decoding straight into the volume (rescaled in place)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pydicom
+import pytest
+from pydicom.uid import DeflatedExplicitVRLittleEndian, generate_uid
+
+from dicomio import series as S
+
+from .test_series import pixels, write_ct, write_stack
+
+
+def count_parses(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    calls: list[Any] = []
+    original = pydicom.dcmread
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        calls.append(args[0])
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(pydicom, "dcmread", counting)
+    return calls
+
+
+def test_reading_parses_no_header_again(tmp_path: Path,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    write_stack(tmp_path, 5, BitsStored=12, HighBit=11)
+    calls = count_parses(monkeypatch)
+    s = S.scan(tmp_path).series[0]
+    assert len(calls) == 5
+    vol = s.read(rescale=True)
+    assert s.shape == (5, 16, 16)
+    assert len(calls) == 5  # neither the probe nor the decode parsed again
+    assert vol.dtype == np.int16
+    for k in range(5):
+        np.testing.assert_array_equal(vol[k], pixels(k).astype(np.int32) % 4096 - 1024)
+    assert s.decoders == ["native"] * 5
+
+
+def test_a_file_changed_after_the_scan_is_opened_afresh(tmp_path: Path) -> None:
+    _, _, truth = write_stack(tmp_path, 3)
+    s = S.scan(tmp_path).series[0]
+    path = s.slices[1][0]
+    k = truth[path]
+    ds = pydicom.dcmread(path)
+    ds.ImageComments = "a longer header moves Pixel Data" * 4
+    ds.save_as(path)
+    np.testing.assert_array_equal(s.read(1), pixels(k))
+    np.testing.assert_array_equal(s.read(), np.stack([pixels(j) for j in range(3)]))
+
+
+def test_deflated_slices_are_opened_by_the_image_reader(tmp_path: Path) -> None:
+    uid = generate_uid()
+    for k in range(2):
+        path = write_ct(tmp_path / f"f{k}", index=k, position=(0, 0, k),
+                        series_uid=uid)
+        if k == 1:
+            ds = pydicom.dcmread(path)
+            ds.file_meta.TransferSyntaxUID = DeflatedExplicitVRLittleEndian
+            ds.save_as(path, enforce_file_format=True)
+    s = S.scan(tmp_path).series[0]
+    assert [r.tell is None for r in s._recs] == [False, True]
+    np.testing.assert_array_equal(s.read(rescale=True),
+                                  np.stack([pixels(0), pixels(1)]).astype(np.int32)
+                                  - 1024)
+
+
+def test_in_place_rescale_mixes_slices_with_and_without_one(tmp_path: Path) -> None:
+    uid = generate_uid()
+    for k, rescale in enumerate([(1.0, -1024.0), None, (1.0, 0.0), (1.0, 7.0)]):
+        write_ct(tmp_path / f"f{k}", index=k, position=(0, 0, k), series_uid=uid,
+                 rescale=rescale, BitsStored=12, HighBit=11)
+    s = S.scan(tmp_path).series[0]
+    for threads in (1, 3):
+        vol = s.read(rescale=True, threads=threads)
+        assert vol.dtype == np.int16
+        expected = [pixels(k).astype(np.int32) % 4096 + icpt
+                    for k, icpt in enumerate([-1024, 0, 0, 7])]
+        np.testing.assert_array_equal(vol, np.stack(expected))
+        # Batches out of order take the copying path: same values.
+        np.testing.assert_array_equal(s.read([3, 0], rescale=True, threads=threads),
+                                      np.stack([expected[3], expected[0]]))
+
+
+def test_scan_threads_give_the_same_result(tmp_path: Path) -> None:
+    write_stack(tmp_path, 40)
+    results = [S.scan(tmp_path, threads=t) for t in (None, 1, 4)]
+    assert len({tuple(r.series[0].slices) for r in results}) == 1
+
+
+@pytest.mark.parametrize("slow", [False, True])
+def test_scan_switches_to_threads_when_files_are_slow(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, slow: bool) -> None:
+    _, _, truth = write_stack(tmp_path, 40)
+    looks: list[int] = []
+
+    def slow_to_open(start: Any, n: int) -> bool:
+        looks.append(n)
+        return slow
+
+    monkeypatch.setattr(S, "_slow_to_open", slow_to_open)
+    pools: list[int] = []
+    real_pool = S.ThreadPoolExecutor
+
+    def pool(*args: Any, **kwargs: Any) -> Any:
+        pools.append(kwargs["max_workers"])
+        return real_pool(*args, **kwargs)
+
+    monkeypatch.setattr(S, "ThreadPoolExecutor", pool)
+    progress: list[tuple[int, int]] = []
+    result = S.scan(tmp_path, progress=lambda d, t: progress.append((d, t)))
+    assert [d for d, _ in progress] == list(range(41))
+    assert [truth[p] for p, _ in result.series[0].slices] == list(range(40))
+    if slow:
+        assert looks == [S._SCAN_WINDOW] and pools == [S._default_threads()]
+    else:
+        assert looks == [S._SCAN_WINDOW] * (40 // S._SCAN_WINDOW) and pools == []
+
+
+def test_slow_to_open_needs_time_blocked_not_a_busy_cpu(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    n = S._SCAN_WINDOW
+    now: list[Any] = []
+    monkeypatch.setattr(S, "_clock", lambda: now[0])
+    start = (0.0, 0.0, 0)
+    # Page cache: all CPU.
+    now[:] = [(n * 0.5e-3, n * 0.5e-3, 0)]
+    assert not S._slow_to_open(start, n)
+    # A CPU shared with other processes: waiting, but never blocked.
+    now[:] = [(n * 2e-3, n * 0.5e-3, 0)]
+    assert not S._slow_to_open(start, n)
+    # A network share: blocked in a read for every file.
+    now[:] = [(n * 2e-3, n * 0.5e-3, n)]
+    assert S._slow_to_open(start, n)
+    # Without switch counts (not Linux) only a long wait counts.
+    assert S._slow_to_open((0.0, 0.0, None), n) is True
+    now[:] = [(n * 0.9e-3, n * 0.5e-3, None)]
+    assert not S._slow_to_open((0.0, 0.0, None), n)
