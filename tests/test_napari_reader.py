@@ -312,7 +312,7 @@ def test_shuffled_folder_is_one_volume_in_space_and_mm(ct_folder: Path) -> None:
     (data, kwargs, layer_type), = read_dicom(str(ct_folder))
     assert isinstance(data, da.Array)
     assert data.shape == (6, ROWS, COLS)
-    assert data.chunks[0] == (1,) * 6
+    assert data.chunks[0] == (6,)  # tiny slices: one chunk
     assert kwargs["scale"] == pytest.approx((2.5, 0.7, 0.6))
     # Axial series: the series frame is the patient frame (z, y, x).
     assert kwargs["translate"] == pytest.approx((12.0, -40.0, -30.0))
@@ -338,25 +338,30 @@ def test_list_of_slice_files_is_one_volume(ct_folder: Path) -> None:
     np.testing.assert_array_equal(data[3].compute(), slice_hu(3))
 
 
-def test_reading_decodes_one_slice_and_a_chunk_decodes_only_its_frame(
+def test_reading_decodes_one_slice_and_a_slice_decodes_only_its_chunk(
         ct_folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_lazy, "MAX_FRAMES_PER_CHUNK", 2)
     counter = DecodeCounter(monkeypatch)
     (data, kwargs, _), = read_dicom(str(ct_folder))
+    assert data.chunks[0] == (2, 2, 2)
     # Only the middle slice, for the contrast sample and the provenance.
     assert len(counter.calls) == 1
     slices = kwargs["metadata"]["slices"]
     assert counter.calls[0][0] == Path(slices[3][0]).name
     counter.calls.clear()
     chunk = np.asarray(data[1])
-    assert counter.calls == [(Path(slices[1][0]).name, 0)]
+    assert sorted(counter.calls) == sorted((Path(slices[k][0]).name, 0) for k in (0, 1))
     np.testing.assert_array_equal(chunk, slice_hu(1))
-    # Tasks carry a path and a frame number, never pixels.
+    # Tasks carry paths and frame numbers, never pixels.
     assert len(pickle.dumps(data)) < 600 * data.shape[0]
-    entry = _lazy.provenance(*slices[1])
-    assert entry is not None and entry["backend"] == kwargs["metadata"]["decoder"]
+    for k in (0, 1):
+        entry = _lazy.provenance(*slices[k])
+        assert entry is not None and entry["backend"] == kwargs["metadata"]["decoder"]
+    assert _lazy.provenance(*slices[2]) is None
 
 
-def test_multiframe_file_is_lazy_per_frame(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_multiframe_file_is_lazy(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_lazy, "MAX_FRAMES_PER_CHUNK", 1)
     path = samples.path("JPEG2000Lossless")  # 2 frames, extended offset table
     counter = DecodeCounter(monkeypatch)
     (data, kwargs, _), = read_dicom(str(path))
@@ -370,6 +375,131 @@ def test_multiframe_file_is_lazy_per_frame(monkeypatch: pytest.MonkeyPatch) -> N
     np.testing.assert_array_equal(first, expected[0].astype(np.int64)
                                   + int(float(ds.RescaleIntercept)))
     assert kwargs["axis_labels"][0] == "frame" and kwargs["units"][0] == "pixel"
+
+
+def test_chunks_hold_a_few_tens_of_milliseconds_of_decoding() -> None:
+    ct = (512, 512)
+    assert _lazy.frames_per_chunk(ct, "int16", ["JPEG2000Lossless"]) == 1
+    assert _lazy.frames_per_chunk(ct, "int16", ["JPEGLSLossless"]) == 8
+    assert _lazy.frames_per_chunk(ct, "int16", [lookup("HTJ2KLossless").uid]) == 26
+    # Fast decoders: bounded by bytes (16 MiB), then by count.
+    assert _lazy.frames_per_chunk(ct, "int16", ["ExplicitVRLittleEndian"]) == 32
+    assert _lazy.frames_per_chunk((64, 64), "uint8", ["RLELossless"]) == 64
+    # The slowest syntax of a series decides; unknown counts as slowest.
+    assert _lazy.frames_per_chunk(ct, "int16", ["JPEGLSLossless", "JPEG2000"]) == 1
+    assert _lazy.frames_per_chunk(ct, "int16", ["1.2.3.4"]) == 1
+    assert _lazy.frames_per_chunk(ct, "int16") == 1
+    # A file per slice adds its opening to each slice.
+    assert _lazy.frames_per_chunk(ct, "int16", ["ExplicitVRLittleEndian"],
+                                  file_per_slice=True) == 33 - 1
+    assert _lazy.frames_per_chunk((4096, 4096), "float64", ["RLELossless"]) == 1
+
+
+def write_multiframe(path: Path, n: int = 5) -> np.ndarray:
+    from dicomio import encode
+
+    frames = np.stack([slice_pixels(k) for k in range(n)])
+    encode.write(path, frames, "RLELossless", multiframe=True, bits_stored=12)
+    return frames
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 3, 7])
+def test_chunks_of_a_multiframe_file_match_the_core(tmp_path: Path, chunk: int) -> None:
+    path = tmp_path / "multi.dcm"
+    write_multiframe(path)
+    with DicomImage(path) as img:
+        expected = img.read()
+    n = expected.shape[0]
+    slices = [(str(path), k) for k in range(n)]
+    data = _lazy.lazy_stack(slices, expected.shape[1:], expected.dtype, [None] * n,
+                            chunk=chunk)
+    assert data.chunks[0][0] == min(chunk, n)
+    np.testing.assert_array_equal(data.compute(), expected)
+    # A slice with a rescale of its own, in the middle of a chunk.
+    params: list[tuple[float, float] | None] = [None] * n
+    params[1] = (2.0, -5.0)
+    data = _lazy.lazy_stack(slices, expected.shape[1:], "float32", params, chunk=chunk)
+    out = data.compute()
+    assert out.dtype == np.float32
+    np.testing.assert_array_equal(out[0], expected[0].astype(np.float32))
+    np.testing.assert_array_equal(out[1], expected[1].astype(np.float32) * 2 - 5)
+    for k in range(n):
+        entry = _lazy.provenance(str(path), k)
+        assert entry is not None and entry["backend"] and entry["error"] is None
+
+
+def test_slices_without_a_rescale_are_never_copied(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "multi.dcm"
+    frames = write_multiframe(path)
+
+    def no_copy(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("apply_rescale called with nothing to rescale")
+
+    monkeypatch.setattr(_lazy, "apply_rescale", no_copy)
+    n = frames.shape[0]
+    data = _lazy.lazy_stack([(str(path), k) for k in range(n)], frames.shape[1:],
+                            frames.dtype, [None] * n, chunk=2)
+    np.testing.assert_array_equal(data.compute(), frames)
+    np.testing.assert_array_equal(_lazy.decode_frame(str(path), 1), frames[1])
+
+
+def test_a_failing_frame_is_logged_and_its_chunk_raises(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from dicomio.errors import DecodeError
+
+    path = tmp_path / "multi.dcm"
+    write_multiframe(path)
+    original = DicomImage._decode_into
+
+    def broken(img: DicomImage, i: int, *args: Any, **kwargs: Any) -> Any:
+        if i == 1:
+            raise DecodeError("corrupt frame", frame=i)
+        return original(img, i, *args, **kwargs)
+
+    monkeypatch.setattr(DicomImage, "_decode_into", broken)
+    with DicomImage(path) as img:
+        shape, dtype = img.frame_shape, img.dtype
+    data = _lazy.lazy_stack([(str(path), k) for k in range(3)], shape, dtype,
+                            [None] * 3, chunk=3)
+    with pytest.raises(DecodeError, match="corrupt frame"):
+        data.compute()
+    assert _lazy.provenance(str(path), 0)["error"] is None  # type: ignore[index]
+    assert "corrupt frame" in _lazy.provenance(str(path), 1)["error"]  # type: ignore[index]
+
+
+def test_chunks_reuse_the_headers_of_the_scan(
+        ct_folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    if not hasattr(DicomImage, "_from_header"):
+        pytest.skip("DicomImage cannot open from a parsed header")
+    (data, _, _), = read_dicom(str(ct_folder))
+    fresh: list[str] = []
+    original = DicomImage.__init__
+
+    def counting(img: DicomImage, source: Any, **kwargs: Any) -> None:
+        fresh.append(str(source))
+        original(img, source, **kwargs)
+
+    monkeypatch.setattr(DicomImage, "__init__", counting)
+    volume = data.compute()
+    assert fresh == []
+    for k in range(6):
+        np.testing.assert_array_equal(volume[k], slice_hu(k))
+
+
+def test_decoding_in_threads_leaves_the_warning_filters_alone(tmp_path: Path) -> None:
+    import warnings
+    from concurrent.futures import ThreadPoolExecutor
+
+    write_ct_folder(tmp_path / "ct", n=12)
+    (data, _, _), = read_dicom(str(tmp_path / "ct"))
+    _lazy.clear_caches()  # every chunk opens its files
+    before = list(warnings.filters)
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda k: np.asarray(data[k]), range(12)))
+    assert warnings.filters == before
+    for k, arr in enumerate(results):
+        np.testing.assert_array_equal(arr, slice_hu(k))
 
 
 def test_gap_in_a_series_shows_a_warning(tmp_path: Path) -> None:
@@ -462,6 +592,7 @@ def test_viewer_model_opens_a_file_with_the_plugin(viewer_model: ViewerModel) ->
 def test_viewer_model_opens_a_folder_lazily_with_geometry(
         viewer_model: ViewerModel, ct_folder: Path,
         monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_lazy, "MAX_FRAMES_PER_CHUNK", 2)
     counter = DecodeCounter(monkeypatch)
     layer, = viewer_model.open(str(ct_folder), plugin="dicomio")
     assert isinstance(layer.data, da.Array)
@@ -471,7 +602,7 @@ def test_viewer_model_opens_a_folder_lazily_with_geometry(
     np.testing.assert_allclose(layer.contrast_limits, (-160, 239))
     assert [str(u) for u in layer.units] == ["millimeter"] * 3
     assert tuple(viewer_model.dims.axis_labels) == ("z", "y", "x")
-    # The middle slice for the sample, plus what napari displays: never all.
+    # The middle slice for the sample, plus the chunk napari displays.
     assert len(counter.calls) < 6
     # World coordinates are millimetres: slice 5 is 12.5 mm above slice 0.
     world = layer.data_to_world((5, 0, 0))

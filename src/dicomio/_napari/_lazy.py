@@ -1,15 +1,42 @@
-"""Frame decoding for napari layers: one dask chunk per slice, with provenance.
+"""Frame decoding for napari layers: lazy chunks of a few slices, with provenance.
 
-A chunk is one task ``(decode_chunk, path, frame, rescale, dtype, color)``:
-only a path and a frame number travel with it, never pixels. Tasks reuse
-open :class:`~dicomio.image.DicomImage` objects through a small cache, so the
-header of a multi-frame file (and the item table of its fragments) is parsed
-once, not once per frame.
+A layer's dask array has chunks of consecutive slices. A chunk is one task
+``(decode_chunk, items, frame_shape, dtype, color)`` where ``items`` holds
+``(path, frame, rescale)`` per slice: only paths and frame numbers travel
+with it, never pixels. The frames of one file in a chunk are decoded by one
+:meth:`DicomImage.read` call (in parallel threads), straight into the chunk's
+array when nothing is rescaled; slices that need no rescale are never copied.
+
+Chunk size (:func:`frames_per_chunk`) weighs the two ways napari uses the
+data. Moving the slider computes the chunk holding the slice shown, and the
+next slices of that chunk then come from napari's dask cache; computing the
+whole layer (3D view, ``np.asarray(layer.data)``) pays a fixed cost per task,
+per file and per page of memory, which bigger chunks spread. A chunk holds
+about :data:`CHUNK_BUDGET_MS` of one-core decoding, from a rough cost per
+Transfer Syntax (for 512 x 512 16-bit frames: 1 frame of JPEG 2000, 8 of
+JPEG-LS, 26 of HTJ2K, 32 uncompressed), and at most :data:`MAX_CHUNK_BYTES` and
+:data:`MAX_FRAMES_PER_CHUNK` slices: a slider step into a new chunk waits
+tens of milliseconds, and the computed layer costs about what
+``DicomImage.read()`` does plus the one copy dask makes to join the chunks.
+
+Tasks reuse open :class:`~dicomio.image.DicomImage` objects through a small
+cache, so the header of a multi-frame file (and the item table of its
+fragments) is parsed once, not once per chunk; the headers the reader's scan
+parsed are kept too (:func:`remember_headers`), so a folder of slices is not
+parsed a second time when its chunks open the files.
 
 Every decode is logged by ``(path, frame)``: which backend produced it, the
 colour report, the backends that failed first, the file's warnings. The dock
 widget reads that log; a chunk computed in another process (dask.distributed)
 simply leaves no entry here.
+
+Opening a file warns about the defects dicomio tolerates: those warnings are
+recorded, not issued, since the reader reported them already and the log
+keeps them (``img.warnings``) for the widget. The capture swaps process-wide
+state (:func:`warnings.catch_warnings`), so it is serialised by a lock and
+limited to opening a file, which the cache makes rare. Decoding runs outside
+it, in parallel: dicomio issues no warnings there, and whatever a codec
+issues reaches the caller's filters as usual.
 
 :func:`dicomio.to_dask` builds the same kind of graph for general use; its
 tasks open and close their file each time so they run anywhere. napari runs
@@ -30,18 +57,44 @@ from typing import Any
 import numpy as np
 
 from .._rescale import apply_rescale
+from ..errors import SeriesError
 from ..image import DicomImage
+from ..tsyntax import lookup
 
 __all__ = [
+    "CHUNK_BUDGET_MS",
+    "MAX_CHUNK_BYTES",
+    "MAX_FRAMES_PER_CHUNK",
     "decode_frame",
     "decode_chunk",
+    "frames_per_chunk",
+    "open_image",
+    "remember_headers",
     "lazy_stack",
     "provenance",
     "clear_caches",
     "captured_warnings",
 ]
 
+#: One-core decoding time aimed at per chunk, in milliseconds.
+CHUNK_BUDGET_MS = 40.0
+#: At most this many decoded bytes per chunk (16 MiB: past that, bigger
+#: chunks no longer make the computed layer faster).
+MAX_CHUNK_BYTES = 16 * 2**20
+#: At most this many slices per chunk, however small.
+MAX_FRAMES_PER_CHUNK = 64
+
+# Rough one-core decoding cost in ms per MiB of output, measured on 512 x 512
+# 16-bit frames (benchmarks/): only the ratios matter. Unknown: the slowest.
+_COST_MS_PER_MIB = {"native": 0.2, "deflate": 0.5, "rle": 0.7, "jpeg": 1.0,
+                    "htj2k": 3.0, "jpegls": 9.0, "video": 10.0, "jpegxl": 35.0,
+                    "jpeg2k": 50.0}
+_COST_BY_KEYWORD = {"JPEGLossless": 5.0, "JPEGLosslessSV1": 5.0}
+# Opening a file (its header parse), per slice when every slice is a file.
+_OPEN_MS = 1.0
+
 _IMAGE_CACHE_SIZE = 16
+_HEADER_CACHE_SIZE = 2048  # a CT slice header is ~30 kB in memory
 _LOG_SIZE = 100_000
 
 _lock = threading.Lock()
@@ -49,27 +102,68 @@ _lock = threading.Lock()
 # leave the filters changed for good, so every use of it here is serialised.
 _warn_lock = threading.RLock()
 _images: OrderedDict[tuple[Any, ...], DicomImage] = OrderedDict()
+_headers: OrderedDict[tuple[str, int, int], tuple[Any, int]] = OrderedDict()
 _log: OrderedDict[tuple[str, int], dict[str, Any]] = OrderedDict()
+
+Item = tuple[str, int, tuple[float, float] | None]
 
 
 def _key(path: str) -> str:
     return os.path.abspath(path)
 
 
-def _open(path: str, color: str, threads: int | None) -> DicomImage:
-    """An open DicomImage for ``path``, reused while the file is unchanged."""
+def _stamp(path: str) -> tuple[str, int, int]:
     st = os.stat(path)
-    key = (_key(path), color, threads, st.st_mtime_ns, st.st_size)
+    return _key(path), st.st_mtime_ns, st.st_size
+
+
+def remember_headers(headers: Sequence[tuple[str, Any, int]]) -> None:
+    """Keep headers parsed already, for :func:`open_image` to start from.
+
+    Parameters
+    ----------
+    headers : sequence of (path, dataset, tell)
+        A header ``pydicom.dcmread(fh, stop_before_pixels=True)`` read from
+        ``path`` and ``fh.tell()`` after it (what :func:`dicomio.series.scan`
+        keeps). Only the latest few thousand are kept; a file changed since
+        is opened afresh.
+    """
+    entries = []
+    for path, ds, tell in headers:
+        try:
+            entries.append((_stamp(path), (ds, int(tell))))
+        except OSError:
+            continue
+    with _lock:
+        for stamp, value in entries:
+            _headers[stamp] = value
+            _headers.move_to_end(stamp)
+        while len(_headers) > _HEADER_CACHE_SIZE:
+            _headers.popitem(last=False)
+
+
+def open_image(path: str, color: str = "rgb") -> DicomImage:
+    """An open DicomImage for ``path``, shared while the file is unchanged.
+
+    Cached (a few files): do not close it. The warnings of opening it are
+    recorded in ``img.warnings``, not issued.
+    """
+    stamp = _stamp(path)
+    key = (*stamp, color)
     with _lock:
         img = _images.get(key)
         if img is not None:
             _images.move_to_end(key)
             return img
+        header = _headers.get(stamp)
     # DicomImage warns about tolerated defects when it opens a file; the
-    # reader has already reported them for the files it looked at, and the
-    # log keeps them (img.warnings) for the widget.
+    # reader reports them for the files it looked at, and the log keeps them
+    # (img.warnings) for the widget.
     with captured_warnings():
-        img = DicomImage(path, color=color, threads=threads)
+        if header is not None:
+            img = DicomImage._from_header(path, header[0], header[1], color=color)
+        else:
+            img = DicomImage(path, color=color)
     with _lock:
         _images[key] = img
         while len(_images) > _IMAGE_CACHE_SIZE:
@@ -93,6 +187,23 @@ def _record(path: str, frame: int, entry: dict[str, Any]) -> None:
             _log.popitem(last=False)
 
 
+def _record_decoded(img: DicomImage, path: str, frame: int) -> None:
+    info = img.frame_info(frame)
+    _record(path, frame, {
+        "backend": info.backend if info else img.decoder,
+        "photometric": dict(info.photometric) if info else img.photometric,
+        "tried": [list(t) for t in info.tried] if info else [],
+        "warnings": list(img.warnings),
+        "error": None,
+    })
+
+
+def _record_failed(img: DicomImage, path: str, frame: int, exc: Exception) -> None:
+    _record(path, frame, {
+        "backend": None, "photometric": None, "tried": getattr(exc, "tried", []),
+        "warnings": list(img.warnings), "error": str(exc)})
+
+
 def provenance(path: str, frame: int) -> dict[str, Any] | None:
     """What happened when frame ``frame`` of ``path`` was last decoded here.
 
@@ -108,13 +219,22 @@ def provenance(path: str, frame: int) -> dict[str, Any] | None:
 
 
 def clear_caches() -> None:
-    """Close cached files and forget the decode log."""
+    """Close cached files, forget remembered headers and the decode log."""
     with _lock:
         images = list(_images.values())
         _images.clear()
+        _headers.clear()
         _log.clear()
     for img in images:
         img.close()
+
+
+def _rescaled(raw: np.ndarray, params: Sequence[float] | None,
+              dtype: np.dtype[Any]) -> np.ndarray:
+    # Nothing to do is common (MR, colour, uncompressed OT): no copy then.
+    if params is None and raw.dtype == dtype:
+        return raw
+    return apply_rescale(raw, params, dtype)
 
 
 def decode_frame(
@@ -141,39 +261,129 @@ def decode_frame(
     color : {"rgb", "native"}
         As for :class:`dicomio.image.DicomImage`.
     threads : int or None
-        Codec threads for this frame: 1 inside dask (chunks already run in
-        parallel), None (all cores) for a single image.
+        Codec threads for this frame (None: all cores).
 
     Returns
     -------
     numpy.ndarray
-        ``(rows, cols)`` or ``(rows, cols, samples)``.
+        ``(rows, cols)`` or ``(rows, cols, samples)``; the decoded array
+        itself when there is nothing to rescale.
     """
-    img = _open(path, color, threads)
+    img = open_image(path, color)
+    frame = int(frame)
     try:
-        raw = img.read(int(frame))
+        raw = img.read(frame, threads=threads)
     except Exception as exc:
-        _record(path, int(frame), {
-            "backend": None, "photometric": None, "tried": getattr(exc, "tried", []),
-            "warnings": list(img.warnings), "error": str(exc)})
+        _record_failed(img, path, frame, exc)
         raise
-    info = img.frame_info(int(frame))
-    _record(path, int(frame), {
-        "backend": info.backend if info else img.decoder,
-        "photometric": dict(info.photometric) if info else img.photometric,
-        "tried": [list(t) for t in info.tried] if info else [],
-        "warnings": list(img.warnings),
-        "error": None,
-    })
+    _record_decoded(img, path, frame)
     out_dtype = np.dtype(dtype) if dtype is not None else raw.dtype
-    return apply_rescale(raw, rescale, out_dtype)
+    return _rescaled(raw, rescale, out_dtype)
 
 
-def decode_chunk(path: str, frame: int, rescale: Sequence[float] | None,
-                 dtype: str, color: str) -> np.ndarray:
-    """One dask chunk: :func:`decode_frame` with a leading axis of length 1."""
-    arr = decode_frame(path, frame, rescale=rescale, dtype=dtype, color=color)
-    return arr[np.newaxis]
+def _decode_file(path: str, group: list[tuple[int, int, Any]], out: np.ndarray,
+                 color: str) -> None:
+    """Decode ``(position, frame, rescale)`` of one file into ``out[position]``."""
+    img = open_image(path, color)
+    if tuple(img.frame_shape) != out.shape[1:]:
+        raise SeriesError(f"slices of this file have shape {img.frame_shape}, the "
+                          f"series expects {out.shape[1:]}", path=path)
+    frames = [frame for _, frame, _ in group]
+    positions = [pos for pos, _, _ in group]
+    a, b = positions[0], positions[-1] + 1
+    plain = (img.dtype == out.dtype and positions == list(range(a, b))
+             and all(params is None for _, _, params in group))
+    try:
+        if plain:
+            # Straight into the chunk: the frames decode in parallel threads.
+            img.read(frames, out=out[a:b])
+        else:
+            batch = img.read(frames)
+            for (pos, _, params), arr in zip(group, batch, strict=True):
+                apply_rescale(arr, params, out.dtype, out=out[pos])
+    except Exception:
+        # Which frame failed, for the log: decode them one by one (rare path).
+        for pos, frame, params in group:
+            try:
+                arr = img.read(frame, threads=1)
+            except Exception as exc:
+                _record_failed(img, path, frame, exc)
+                raise
+            _record_decoded(img, path, frame)
+            out[pos] = _rescaled(arr, params, out.dtype)
+        raise  # a failure the frames alone do not reproduce (e.g. memory)
+    for frame in frames:
+        _record_decoded(img, path, frame)
+
+
+def decode_chunk(items: Sequence[Item], frame_shape: tuple[int, ...], dtype: str,
+                 color: str) -> np.ndarray:
+    """One dask chunk: the slices ``items`` as one ``(len(items), *frame_shape)`` array.
+
+    Parameters
+    ----------
+    items : sequence of (path, frame, rescale)
+        The slices of the chunk in array order; ``rescale`` is
+        ``(slope, intercept)`` or None.
+    frame_shape : tuple of int
+        Shape of one decoded frame.
+    dtype : str
+        dtype of the chunk (after rescaling).
+    color : {"rgb", "native"}
+        Colour output.
+
+    Returns
+    -------
+    numpy.ndarray
+    """
+    out = np.empty((len(items), *frame_shape), np.dtype(dtype))
+    by_path: dict[str, list[tuple[int, int, Any]]] = {}
+    for pos, (path, frame, params) in enumerate(items):
+        by_path.setdefault(path, []).append((pos, int(frame), params))
+    for path, group in by_path.items():
+        _decode_file(path, group, out, color)
+    return out
+
+
+def _cost_ms_per_mib(transfer_syntax: str) -> float:
+    try:
+        ts = lookup(transfer_syntax)
+    except Exception:  # unknown: assume the slowest codec
+        return max(_COST_MS_PER_MIB.values())
+    return _COST_BY_KEYWORD.get(ts.keyword, _COST_MS_PER_MIB.get(
+        ts.family, max(_COST_MS_PER_MIB.values())))
+
+
+def frames_per_chunk(frame_shape: Sequence[int], dtype: Any,
+                     transfer_syntaxes: Sequence[str] = (),
+                     file_per_slice: bool = False) -> int:
+    """Slices per chunk: about :data:`CHUNK_BUDGET_MS` of one-core decoding.
+
+    Parameters
+    ----------
+    frame_shape : sequence of int
+        Shape of one decoded frame.
+    dtype : dtype
+        dtype of the decoded frames.
+    transfer_syntaxes : sequence of str
+        UIDs or keywords of the slices' Transfer Syntaxes; the slowest
+        decides (none given: the slowest known codec).
+    file_per_slice : bool
+        Every slice is its own file, opened once per chunk.
+
+    Returns
+    -------
+    int
+        At least 1, at most :data:`MAX_FRAMES_PER_CHUNK`, and no more slices
+        than fit :data:`MAX_CHUNK_BYTES`.
+    """
+    nbytes = max(1, int(np.prod(frame_shape, dtype=np.int64)) * np.dtype(dtype).itemsize)
+    cost = max((_cost_ms_per_mib(t) for t in transfer_syntaxes),
+               default=max(_COST_MS_PER_MIB.values()))
+    frame_ms = cost * nbytes / 2**20 + (_OPEN_MS if file_per_slice else 0.0)
+    n = min(int(CHUNK_BUDGET_MS // frame_ms), MAX_CHUNK_BYTES // nbytes,
+            MAX_FRAMES_PER_CHUNK)
+    return max(1, n)
 
 
 def lazy_stack(
@@ -182,8 +392,10 @@ def lazy_stack(
     dtype: Any,
     rescale: Sequence[Sequence[float] | None],
     color: str = "rgb",
+    transfer_syntaxes: Sequence[str] = (),
+    chunk: int | None = None,
 ) -> Any:
-    """A dask array ``(n, *frame_shape)``, one chunk per slice.
+    """A dask array ``(n, *frame_shape)`` whose chunks decode a few slices each.
 
     Parameters
     ----------
@@ -197,6 +409,11 @@ def lazy_stack(
         ``(slope, intercept)`` or None, per slice.
     color : {"rgb", "native"}
         Colour output.
+    transfer_syntaxes : sequence of str
+        The Transfer Syntaxes of the slices (UIDs or keywords), for
+        :func:`frames_per_chunk`.
+    chunk : int, optional
+        Slices per chunk, instead of :func:`frames_per_chunk`.
 
     Returns
     -------
@@ -206,8 +423,15 @@ def lazy_stack(
     from dask.base import tokenize
 
     dtype = np.dtype(dtype)
+    if chunk is None:
+        file_per_slice = len({path for path, _ in slices}) == len(slices)
+        chunk = frames_per_chunk(frame_shape, dtype, transfer_syntaxes, file_per_slice)
+    step = max(1, int(chunk))
+    items: list[Item] = [
+        (path, int(frame), (float(p[0]), float(p[1])) if p else None)
+        for (path, frame), p in zip(slices, rescale, strict=True)]
     stamps = []
-    for path, frame in slices:
+    for path, frame, _ in items:
         try:
             st = os.stat(path)
             stamps.append((_key(path), frame, st.st_mtime_ns, st.st_size))
@@ -216,13 +440,16 @@ def lazy_stack(
     # The name changes when a file does, so napari's chunk cache (keyed by
     # task name) never serves pixels of an older version of the file.
     name = "dicomio-" + tokenize(stamps, frame_shape, dtype.str,
-                                 [tuple(p) if p else None for p in rescale], color)
+                                 [p for _, _, p in items], color, step)
     zeros = (0,) * len(frame_shape)
+    shape = tuple(int(s) for s in frame_shape)
+    starts = range(0, len(items), step)
     graph = {
-        (name, i, *zeros): (decode_chunk, path, int(frame),
-                            tuple(params) if params else None, dtype.str, color)
-        for i, ((path, frame), params) in enumerate(zip(slices, rescale, strict=True))
+        (name, k, *zeros): (decode_chunk, tuple(items[s:s + step]), shape,
+                            dtype.str, color)
+        for k, s in enumerate(starts)
     }
-    chunks = ((1,) * len(slices), *((int(s),) for s in frame_shape))
+    sizes = tuple(min(step, len(items) - s) for s in starts)
+    chunks = (sizes, *((s,) for s in shape))
     meta = np.empty((0,) * (1 + len(frame_shape)), dtype)
     return da.Array(graph, name, chunks, dtype=dtype, meta=meta)

@@ -4,8 +4,9 @@
 into folders) and never raises. :func:`read_dicom` assembles series with
 :func:`dicomio.series.scan` and returns one ``"image"`` layer per series:
 
-* data: numpy for a single frame, otherwise a dask array with one chunk per
-  slice whose task decodes that slice by path and frame;
+* data: numpy for a single frame, otherwise a dask array whose chunks of a
+  few slices decode those slices by path and frame (sizes:
+  :func:`dicomio._napari._lazy.frames_per_chunk`);
 * ``scale``/``translate`` in mm in the series' own frame (axis 0 along the
   slice normal, axes 1 and 2 along the column and row directions),
   ``units``, ``axis_labels`` and an explicit ``rgb``;
@@ -28,7 +29,7 @@ import pydicom
 from pydicom.dataset import Dataset
 
 from ..errors import DicomioError, SeriesError
-from ..image import DicomImage, DicomioWarning
+from ..image import DicomioWarning
 from . import _lazy
 
 __all__ = ["get_reader", "read_dicom", "series_layer", "is_dicom_source",
@@ -279,11 +280,13 @@ def series_layer(series: Any, *, color: str = "rgb",
     n = len(slices)
     first_path = slices[0][0]
     mid = n // 2
+    _lazy.remember_headers(_scanned_headers(series))
     with _lazy.captured_warnings() as caught:
-        with DicomImage(first_path, color=color) as img0:
-            header = img0.header_dict()
-            ts = img0.transfer_syntax
-            has_spacing = img0.pixel_spacing is not None
+        # The image the chunks of this file will use (cached, not closed).
+        img0 = _lazy.open_image(first_path, color)
+        header = img0.header_dict()
+        ts = img0.transfer_syntax
+        has_spacing = img0.pixel_spacing is not None
         dtype = series.rescaled_dtype(color)
         frame_shape = tuple(series.shape[1:])
         params = [_params(p) for p in series.rescale_params]
@@ -292,7 +295,8 @@ def series_layer(series: Any, *, color: str = "rgb",
                                     threads=None if n == 1 else 1)
     prov = _lazy.provenance(*slices[mid]) or {}
     # dicomio's own warnings name the file and the defect it tolerated.
-    shown = [str(w.message) for w in caught if issubclass(w.category, DicomioWarning)]
+    shown = [f"{first_path}: {text}" for text in img0.warnings]
+    shown += [str(w.message) for w in caught if issubclass(w.category, DicomioWarning)]
     if slices[mid][0] != first_path:
         shown += [f"{slices[mid][0]}: {text}" for text in prov.get("warnings", [])]
     for text in dict.fromkeys(shown):
@@ -307,7 +311,8 @@ def series_layer(series: Any, *, color: str = "rgb",
     if n == 1:
         data: Any = sample
     else:
-        data = _lazy.lazy_stack(slices, frame_shape, dtype, params, color)
+        data = _lazy.lazy_stack(slices, frame_shape, dtype, params, color,
+                                transfer_syntaxes=sorted(series.transfer_syntaxes))
 
     kwargs: dict[str, Any] = {"name": name, "rgb": rgb}
     kwargs.update(_spatial(series, n, has_spacing))
@@ -359,6 +364,21 @@ def series_layer(series: Any, *, color: str = "rgb",
         "scan": dict(scan or {}),
     }
     return data, kwargs, "image"
+
+
+def _scanned_headers(series: Any) -> list[tuple[str, Any, int]]:
+    """``(path, header, tell)`` of the slices whose header the scan kept.
+
+    Best effort: what :class:`dicomio.series.Series` keeps of its scan is
+    private, and without it the chunks simply parse the headers again.
+    """
+    out = []
+    for rec in getattr(series, "_recs", None) or ():
+        tell = getattr(rec, "tell", None)
+        header = getattr(rec, "header", None)
+        if tell is not None and header is not None:
+            out.append((str(rec.path), header, int(tell)))
+    return out
 
 
 def _params(p: Any) -> tuple[float, float] | None:
