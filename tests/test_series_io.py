@@ -142,3 +142,28 @@ def test_slow_to_open_needs_time_blocked_not_a_busy_cpu(
     assert S._slow_to_open((0.0, 0.0, None), n) is True
     now[:] = [(n * 0.9e-3, n * 0.5e-3, None)]
     assert not S._slow_to_open((0.0, 0.0, None), n)
+
+
+def test_from_header_warn_false_keeps_defects_in_warnings_only(tmp_path: Path) -> None:
+    # The napari chunks open files in dask's threads with warn=False: the
+    # defects stay on the image, and no thread's warning filters are touched.
+    import warnings
+
+    from dicomio import encode
+    from dicomio.image import DicomImage, DicomioWarning
+
+    path = tmp_path / "x.dcm"
+    encode.write(path, np.arange(16, dtype=np.uint16).reshape(4, 4),
+                 "ExplicitVRLittleEndian")
+    with open(path, "rb") as fh:
+        ds = pydicom.dcmread(fh, stop_before_pixels=True)
+        tell = fh.tell()
+    del ds.PhotometricInterpretation
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        img = DicomImage._from_header(str(path), ds, tell, warn=False)
+    assert any("Photometric" in w for w in img.warnings)
+    np.testing.assert_array_equal(img.read(), np.arange(16).reshape(4, 4))
+    img.close()
+    with pytest.warns(DicomioWarning, match="Photometric"):
+        DicomImage._from_header(str(path), ds, tell).close()

@@ -186,7 +186,7 @@ class DicomImage:
     def _from_header(cls, path: str, ds: Dataset, tell: int, *,
                      backend: str | Sequence[str] | None = None, color: str = "rgb",
                      threads: int | None = None, memory_limit: int | None = None,
-                     ) -> DicomImage:
+                     warn: bool = True) -> DicomImage:
         """Open ``path`` with a header parsed already (private: dicomio.series).
 
         ``ds`` is what ``pydicom.dcmread(fh, stop_before_pixels=True)`` (with
@@ -196,6 +196,9 @@ class DicomImage:
         second time. Deflated data sets are not accepted (:meth:`_open`
         inflates them itself). When the Pixel Data element is not at ``tell``
         (the file changed since it was parsed) the file is opened normally.
+        ``warn=False`` leaves the tolerated defects in :attr:`warnings`
+        without issuing them (for callers in worker threads, where
+        ``warnings.catch_warnings`` would swap the filters of every thread).
         """
         self = cls.__new__(cls)
         self._configure(backend, color, threads, memory_limit, None)
@@ -207,11 +210,18 @@ class DicomImage:
         loc = locate_pixel_data(self._reader, tell, little, implicit)
         if loc is None or self.transfer_syntax.is_deflated:
             self._reader.close()
-            return cls(path, backend=backend, color=color, threads=threads,
-                       memory_limit=memory_limit)
+            if warn:
+                return cls(path, backend=backend, color=color, threads=threads,
+                           memory_limit=memory_limit)
+            # rare (the file changed since the scan): parse it again quietly
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                return cls(path, backend=backend, color=color, threads=threads,
+                           memory_limit=memory_limit)
         self._setup(loc)
-        for w in self.warnings:
-            warnings.warn(f"{self._where()}: {w}", DicomioWarning, stacklevel=2)
+        if warn:
+            for w in self.warnings:
+                warnings.warn(f"{self._where()}: {w}", DicomioWarning, stacklevel=2)
         return self
 
     # ------------------------------------------------------------------ open

@@ -159,10 +159,13 @@ def open_image(path: str, color: str = "rgb") -> DicomImage:
     # DicomImage warns about tolerated defects when it opens a file; the
     # reader reports them for the files it looked at, and the log keeps them
     # (img.warnings) for the widget.
-    with captured_warnings():
-        if header is not None:
-            img = DicomImage._from_header(path, header[0], header[1], color=color)
-        else:
+    if header is not None:
+        # No parse, so no pydicom warnings; dicomio's stay in img.warnings.
+        # (No catch_warnings here: it would swap every thread's filters.)
+        img = DicomImage._from_header(path, header[0], header[1], color=color,
+                                      warn=False)
+    else:
+        with captured_warnings():
             img = DicomImage(path, color=color)
     with _lock:
         _images[key] = img
