@@ -162,6 +162,7 @@ def test_menu_commands_are_in_the_manifest() -> None:
     menu = manifest.contributions.menus["napari/layers/transform"]
     assert [item.command for item in menu] == ["dicomio.patient_space",
                                                "dicomio.own_frame"]
+    manifest.validate_imports()  # what `npe2 validate --imports dicomio` checks
 
 
 @pytest.mark.gui
