@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pydicom
 import pytest
+from pydicom.multival import MultiValue
 from pydicom.uid import DeflatedExplicitVRLittleEndian, generate_uid
 
 from dicomio import series as S
@@ -167,3 +168,37 @@ def test_from_header_warn_false_keeps_defects_in_warnings_only(tmp_path: Path) -
     img.close()
     with pytest.warns(DicomioWarning, match="Photometric"):
         DicomImage._from_header(str(path), ds, tell).close()
+
+
+def test_raw_value_fast_path_agrees_with_pydicom_on_every_corpus_file() -> None:
+    # The scan converts plain elements (binary integers, IS, DS, UI, CS)
+    # itself; on every header of both corpora it must give pydicom's values.
+    import warnings
+
+    from pydicom.dataelem import RawDataElement
+
+    from .conftest import all_corpus_files
+
+    checked = 0
+    for path in all_corpus_files():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                ds = pydicom.dcmread(path, stop_before_pixels=True, force=True)
+            except Exception:  # noqa: BLE001 - unreadable corpus files are other tests' business
+                continue
+            for tag in list(ds._dict):
+                elem = ds._dict[tag]
+                if not isinstance(elem, RawDataElement):
+                    continue
+                fast = S._raw_value(elem)
+                if fast is S._SLOW:
+                    continue
+                try:
+                    slow = ds[tag].value
+                except Exception:  # noqa: BLE001 - pydicom refuses it: so must _get
+                    continue
+                want = list(slow) if isinstance(slow, (list, tuple, MultiValue)) else slow
+                assert fast == want, (path.name, tag, fast, want)
+                checked += 1
+    assert checked > 3000  # 4,456 elements with pydicom-data installed
