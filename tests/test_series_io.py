@@ -124,6 +124,39 @@ def test_scan_switches_to_threads_when_files_are_slow(
         assert looks == [S._SCAN_WINDOW] * (40 // S._SCAN_WINDOW) and pools == []
 
 
+@pytest.mark.parametrize("slow", [False, True])
+def test_uncompressed_slices_are_read_in_threads_only_when_files_are_slow(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, slow: bool) -> None:
+    write_stack(tmp_path, 40)
+    series = S.scan(tmp_path).series[0]
+    assert series.transfer_syntaxes <= S._NATIVE_SYNTAXES
+    want = series.read(rescale=True, threads=1)
+    looks: list[int] = []
+
+    def slow_to_open(start: Any, n: int) -> bool:
+        looks.append(n)
+        return slow
+
+    pools: list[int] = []
+    real_pool = S.ThreadPoolExecutor
+
+    def pool(*args: Any, **kwargs: Any) -> Any:
+        pools.append(kwargs["max_workers"])
+        return real_pool(*args, **kwargs)
+
+    monkeypatch.setattr(S, "_slow_to_open", slow_to_open)
+    monkeypatch.setattr(S, "ThreadPoolExecutor", pool)
+    monkeypatch.setattr(S.os, "cpu_count", lambda: 4)
+    np.testing.assert_array_equal(series.read(rescale=True), want)
+    if slow:
+        assert looks == [S._SCAN_WINDOW] and pools == [4]
+    else:
+        assert looks == [S._SCAN_WINDOW] * (40 // S._SCAN_WINDOW) and pools == []
+    pools.clear()
+    np.testing.assert_array_equal(series.read(rescale=True, threads=4), want)
+    assert pools == [4]  # threads=N is obeyed
+
+
 def test_slow_to_open_needs_time_blocked_not_a_busy_cpu(
         monkeypatch: pytest.MonkeyPatch) -> None:
     n = S._SCAN_WINDOW

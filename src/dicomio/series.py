@@ -156,6 +156,8 @@ _SPLIT_KEYS = (
 _TS_IMPLICIT_LE = "1.2.840.10008.1.2"
 _TS_EXPLICIT_LE = "1.2.840.10008.1.2.1"
 _TS_EXPLICIT_BE = "1.2.840.10008.1.2.2"
+#: Uncompressed, not deflated: reading such a slice is a copy, not a decode.
+_NATIVE_SYNTAXES = frozenset({_TS_IMPLICIT_LE, _TS_EXPLICIT_LE, _TS_EXPLICIT_BE})
 _TS_DEFLATED = "1.2.840.10008.1.2.1.99"
 
 
@@ -1710,13 +1712,29 @@ class Series:
                 for (_, s), frame in zip(items, frames):
                     self._record_provenance(img, s, frame)
 
+        jobs = list(by_file.items())
+        done = 0
         if n_workers <= 1:
-            for path, items in by_file.items():
+            for path, items in jobs:
                 work(path, items)
-        else:
+            done = len(jobs)
+        elif threads is None and self.transfer_syntaxes <= _NATIVE_SYNTAXES:
+            # Uncompressed slices are a copy from the file and some Python
+            # per file, which holds the GIL: as for the header scan, threads
+            # only pay off while files wait on I/O (500 slices of 512 x 512
+            # from page cache: 157 ms in one thread, 188 ms in two).
+            start = _clock()
+            while done < len(jobs):
+                work(*jobs[done])
+                done += 1
+                if done % _SCAN_WINDOW == 0:
+                    if _slow_to_open(start, _SCAN_WINDOW):
+                        break
+                    start = _clock()
+        if done < len(jobs):
             with ThreadPoolExecutor(max_workers=n_workers,
                                     thread_name_prefix="dicomio-series") as pool:
-                futures = [pool.submit(work, p, it) for p, it in by_file.items()]
+                futures = [pool.submit(work, p, it) for p, it in jobs[done:]]
                 for fut in as_completed(futures):
                     exc = fut.exception()
                     if exc is not None:
