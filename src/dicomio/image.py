@@ -22,7 +22,7 @@ import numpy as np
 import pydicom
 from pydicom.dataset import Dataset
 
-from . import _guard, _rescale, codestream, photometric, registry
+from . import _guard, _rescale, _values, codestream, photometric, registry
 from ._source import (
     PixelLocation,
     _Reader,
@@ -102,7 +102,7 @@ def _parse_size(text: str) -> int:
 
 
 def _int(ds: Dataset, keyword: str, default: int | None = None) -> int | None:
-    value = ds.get(keyword, None)
+    value = _values.get(ds, keyword, None)
     if value is None or value == "":
         return default
     try:
@@ -404,7 +404,7 @@ class DicomImage:
                             "supported (1, 3 or 4)")
         pr = _int(ds, "PixelRepresentation", 0) or 0
         pc = _int(ds, "PlanarConfiguration", 0) or 0
-        pi = str(ds.get("PhotometricInterpretation", "") or "").strip().upper()
+        pi = str(_values.get(ds, "PhotometricInterpretation", "") or "").strip().upper()
         if not pi:
             pi = "MONOCHROME2" if spp == 1 else "RGB"
             self.warnings.append(f"no Photometric Interpretation; assuming {pi}")

@@ -49,7 +49,6 @@ import builtins
 import functools
 import math
 import os
-import struct
 import time
 import warnings
 from collections import defaultdict
@@ -61,12 +60,10 @@ from typing import Any
 
 import numpy as np
 import pydicom
-from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
-from pydicom.tag import BaseTag
 
-from . import _rescale
+from . import _rescale, _values
 from .errors import FrameIndexError, MemoryLimitError, SeriesError
 
 try:
@@ -204,87 +201,18 @@ class _Rec:
         return (inst, self.path, self.frame)
 
 
-@functools.cache
-def _tag(keyword: str) -> BaseTag | None:
-    found = pydicom.datadict.tag_for_keyword(keyword)
-    return None if found is None else BaseTag(found)
-
-
 def _get(ds: Dataset, keyword: str, default: Any = None) -> Any:
     """``ds.get`` that treats a value pydicom cannot convert as absent.
 
     One malformed element (an IS of "1A") must not cost the whole image.
+    Plain values skip pydicom's per-element machinery (:mod:`._values`).
     """
-    tag = _tag(keyword)
     try:
-        if tag is None or not isinstance(ds, Dataset):
+        if not isinstance(ds, Dataset):
             return ds.get(keyword, default)
-        # What ds.get(keyword) does, minus the keyword lookup and the
-        # AttributeError it raises for every absent element (most of them).
-        elem = ds._dict.get(tag)
-        if elem is None:
-            return default
-        if isinstance(elem, RawDataElement):
-            value = _raw_value(elem)
-            if value is not _SLOW:
-                return value
-        return ds[tag].value
+        return _values.get(ds, keyword, default)
     except Exception:
         return default
-
-
-_SLOW = object()
-_INT_FORMATS = {"US": "H", "SS": "h", "UL": "I", "SL": "i"}
-_TEXT_VRS = frozenset({"IS", "DS", "UI", "CS"})
-
-
-def _raw_value(elem: RawDataElement) -> Any:
-    """The value of a still-raw element, for the plain VRs the scan reads most.
-
-    Binary integers and the ASCII-only text VRs (IS, DS, UI, CS: no character
-    set applies to them), converted the way pydicom converts them but without
-    its per-element machinery, which is most of a header scan's time.
-    Anything else, an empty or undefined-length value, or text that does not
-    parse returns ``_SLOW``: pydicom converts it (and reports its problems).
-    """
-    raw = elem.value
-    if not isinstance(raw, bytes) or not raw or elem.length == 0xFFFFFFFF:
-        return _SLOW
-    vr = elem.VR or _dictionary_vr(elem.tag)
-    fmt = _INT_FORMATS.get(vr or "")
-    if fmt is not None:
-        size = struct.calcsize(fmt)
-        if len(raw) % size:
-            return _SLOW
-        values = struct.unpack(("<" if elem.is_little_endian else ">")
-                               + fmt * (len(raw) // size), raw)
-        return values[0] if len(values) == 1 else list(values)
-    if vr not in _TEXT_VRS:
-        return _SLOW
-    try:
-        text = raw.decode("ascii")
-    except UnicodeDecodeError:
-        return _SLOW
-    # as pydicom: trailing padding off the whole value, then split
-    parts = text.rstrip(" \0").split("\\")
-    if vr in ("UI", "CS"):
-        out: list[Any] = parts
-    else:
-        try:
-            out = [int(p) if vr == "IS" else float(p) for p in parts]
-        except ValueError:
-            return _SLOW
-        if vr == "DS" and not all(math.isfinite(v) for v in out):
-            return _SLOW
-    return out[0] if len(out) == 1 else out
-
-
-@functools.cache
-def _dictionary_vr(tag: int) -> str | None:
-    try:
-        return str(pydicom.datadict.dictionary_VR(tag))
-    except KeyError:
-        return None
 
 
 def _float(value: Any) -> float | None:
