@@ -102,3 +102,24 @@ def test_help_documents_the_long_run():
     ).stdout
     assert "--seconds 600 --seed N" in out
     assert "--replay" in out and "--findings" in out
+
+
+def test_a_frame_read_alone_matches_the_whole_read(fuzz, tmp_path):
+    # Fuzz finding (seed 11, case 62342): one flipped byte in an HTJ2K colour
+    # frame, checked in a fuzz worker (address space limited). OpenJPEG's
+    # threaded decoder failed where its single-threaded one, used for the
+    # whole image, coped: read(i) alone (with codec threads) raised although
+    # read() had decoded frame i. A failure with codec threads is now retried
+    # without them. Replayed through the harness, as `--replay` does.
+    base = dict(fuzz._generated())["gen:HTJ2K:rgb-eot"]
+    data = bytearray(base)
+    data[2116] = 0xFF
+    saved = tmp_path / "harness-htj2k-threads.dcm"
+    saved.write_bytes(bytes(data))
+    saved.with_suffix(".json").write_text(json.dumps({
+        "kind": "harness", "seed": 11, "case": 62342, "base": "gen:HTJ2K:rgb-eot",
+        "mutations": ["set ff at 2116"], "expect": None, "warn": None,
+        "frames": None, "options": {"source": "path", "color": "native",
+                                    "threads": 1, "backend_pick": 0.1431404260254039}}))
+    lines: list[str] = []
+    assert fuzz.replay([saved], timeout=60, log=lines.append) == 0, lines

@@ -850,9 +850,22 @@ class DicomImage:
             # One frame decoded alone: the codec's own threads (OpenJPEG).
             opts["codec_threads"] = codec_threads
         tried: list[tuple[str, str]] = []
+        # A corrupt stream can fail in OpenJPEG's threaded decoder and pass in
+        # its single-threaded one, which tolerates more. A frame decoded alone
+        # must come out as it does within the whole image, so a backend that
+        # fails with codec threads is tried once more without them.
+        family = self.transfer_syntax.family
+        attempts: list[tuple[Backend, dict[str, Any]]] = []
         for be in cands:
+            attempts.append((be, opts))
+            if (int(opts.get("codec_threads", 1)) > 1
+                    and family in be.codec_thread_families):
+                attempts.append((be, dict(opts, codec_threads=1)))
+        threaded_failure: tuple[str, str] | None = None
+        for be, be_opts in attempts:
             ctx = FrameContext(spec=spec, info=info, stream_color=stream,
-                               want_rgb=want_rgb, out=dest, index=i, options=opts)
+                               want_rgb=want_rgb, out=dest, index=i, options=be_opts)
+            retry = be_opts is not opts
             try:
                 # A library known to abort on corrupt streams never runs in
                 # the caller's process unless isolation was turned off.
@@ -873,8 +886,16 @@ class DicomImage:
             except BaseException as exc:  # noqa: BLE001 - recorded, then next backend
                 # BaseException: a Rust panic (pyo3's PanicException, seen in
                 # pylibjpeg-rle) is not an Exception.
-                tried.append((be.name, f"{type(exc).__name__}: {exc}".strip()))
+                failure = (be.name, f"{type(exc).__name__}: {exc}".strip())
+                if be_opts is opts and int(opts.get("codec_threads", 1)) > 1 \
+                        and family in be.codec_thread_families:
+                    threaded_failure = failure  # recorded if the retry works
+                else:
+                    tried.append(failure)
                 continue
+            if retry and threaded_failure is not None:
+                tried.append((f"{be.name} ({opts['codec_threads']} codec threads)",
+                              threaded_failure[1]))
             report = photometric.make_report(spec.photometric, cs_label, output,
                                              notes, mislabelled)
             fi = FrameInfo(i, be.name, report, tried)

@@ -177,6 +177,9 @@ class Backend:
     #: streams: reached as a fallback (another backend already failed on the
     #: frame, so the data is suspect), it runs in a worker process.
     crash_prone: bool = False
+    #: Transfer Syntax families whose decoder honours the ``codec_threads``
+    #: option (a frame decoded alone on several threads).
+    codec_thread_families: frozenset[str] = frozenset()
 
     def __init__(self) -> None:
         self._lock = threading.Lock()

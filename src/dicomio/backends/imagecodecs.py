@@ -31,6 +31,7 @@ class ImagecodecsBackend(Backend):
         u for u, t in TRANSFER_SYNTAXES.items() if t.family in _FAMILIES
     )
     gil_free = True
+    codec_thread_families = frozenset({"jpeg2k", "htj2k"})
 
     def _check(self) -> None:
         from packaging.version import Version
