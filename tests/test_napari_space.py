@@ -207,3 +207,27 @@ def test_the_2d_switch_restores_frames_before_napari_slices(
     assert emitter._callbacks[0] is state.on_ndisplay
     viewer.dims.ndisplay = 2  # with filterwarnings=error, a warning would fail
     np.testing.assert_array_equal(sagittal.affine.affine_matrix, np.eye(4))
+
+
+@pytest.mark.gui
+@pytest.mark.filterwarnings(
+    "ignore:System theme detection requires a Qt6 backend:UserWarning")
+def test_view_opens_an_exam_in_patient_space(exam: Path, make_napari_viewer: Any) -> None:
+    pytest.importorskip("pytestqt")
+    from dicomio._napari.launch import view
+
+    viewer = make_napari_viewer(show=False)
+    try:
+        view([exam / "axial", exam / "sagittal"], viewer=viewer, stack=False,
+             patient_space=True, widget=False, run=False)
+        assert [layer.name for layer in viewer.layers] == ["axial", "sagittal"]
+        assert in_patient_space(viewer) and viewer.dims.ndisplay == 3
+    finally:
+        show_in_own_frame(viewer)
+
+
+def test_cli_view_has_a_patient_space_option() -> None:
+    from dicomio.cli import _parser
+
+    args = _parser().parse_args(["view", "exam", "--patient-space"])
+    assert args.patient_space and args.paths == ["exam"]

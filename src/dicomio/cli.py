@@ -557,7 +557,7 @@ def _cmd_convert(args: argparse.Namespace) -> int:
 def _cmd_view(args: argparse.Namespace) -> int:
     from ._napari.launch import view
 
-    view(args.paths)
+    view(args.paths, patient_space=args.patient_space)
     return 0
 
 
@@ -622,6 +622,9 @@ def _parser() -> argparse.ArgumentParser:
 
     w = sub.add_parser("view", help="open in napari with the dicomio reader")
     w.add_argument("paths", nargs="+")
+    w.add_argument("--patient-space", action="store_true",
+                   help="show the volumes together in patient space (3D), so "
+                        "differently oriented series overlap")
     w.set_defaults(func=_cmd_view)
     return p
 

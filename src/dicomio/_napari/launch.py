@@ -36,6 +36,7 @@ def view(
     viewer: napari.Viewer | None = None,
     stack: bool | None = None,
     ndisplay: int | None = None,
+    patient_space: bool = False,
     widget: bool = True,
     show: bool = True,
     run: bool = True,
@@ -55,6 +56,9 @@ def view(
         opened on its own.
     ndisplay : {2, 3}, optional
         Start in 2D or 3D (volume rendering).
+    patient_space : bool
+        Show the volumes in patient space, in 3D, so differently oriented
+        series overlap (:func:`dicomio._napari._space.show_in_patient_space`).
     widget : bool
         Dock the "DICOM header" widget (needs the Qt viewer).
     show : bool
@@ -86,6 +90,10 @@ def view(
         _open(viewer, group)
     if ndisplay is not None:
         viewer.dims.ndisplay = ndisplay
+    if patient_space:
+        from ._space import show_in_patient_space
+
+        show_in_patient_space(viewer)
     if widget:
         _dock_widget(viewer)
     if run:
