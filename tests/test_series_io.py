@@ -96,25 +96,35 @@ def test_scan_threads_give_the_same_result(tmp_path: Path) -> None:
     assert len({tuple(r.series[0].slices) for r in results}) == 1
 
 
-@pytest.mark.parametrize("slow", [False, True])
-def test_scan_switches_to_threads_when_files_are_slow(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, slow: bool) -> None:
-    _, _, truth = write_stack(tmp_path, 40)
+def watch_threads(monkeypatch: pytest.MonkeyPatch, slow: bool
+                  ) -> tuple[list[int], list[int]]:
+    """Make every I/O check answer ``slow``; record the checks and the pools.
+
+    Returns ``(looks, pools)``: the window sizes :func:`S._slow_to_open` was
+    asked about and the ``max_workers`` of every thread pool started.
+    """
     looks: list[int] = []
+    pools: list[int] = []
+    real_pool = S.ThreadPoolExecutor
 
     def slow_to_open(start: Any, n: int) -> bool:
         looks.append(n)
         return slow
 
-    monkeypatch.setattr(S, "_slow_to_open", slow_to_open)
-    pools: list[int] = []
-    real_pool = S.ThreadPoolExecutor
-
     def pool(*args: Any, **kwargs: Any) -> Any:
         pools.append(kwargs["max_workers"])
         return real_pool(*args, **kwargs)
 
+    monkeypatch.setattr(S, "_slow_to_open", slow_to_open)
     monkeypatch.setattr(S, "ThreadPoolExecutor", pool)
+    return looks, pools
+
+
+@pytest.mark.parametrize("slow", [False, True])
+def test_scan_switches_to_threads_when_files_are_slow(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, slow: bool) -> None:
+    _, _, truth = write_stack(tmp_path, 40)
+    looks, pools = watch_threads(monkeypatch, slow)
     progress: list[tuple[int, int]] = []
     result = S.scan(tmp_path, progress=lambda d, t: progress.append((d, t)))
     assert [d for d, _ in progress] == list(range(41))
@@ -132,21 +142,7 @@ def test_uncompressed_slices_are_read_in_threads_only_when_files_are_slow(
     series = S.scan(tmp_path).series[0]
     assert series.transfer_syntaxes <= S._NATIVE_SYNTAXES
     want = series.read(rescale=True, threads=1)
-    looks: list[int] = []
-
-    def slow_to_open(start: Any, n: int) -> bool:
-        looks.append(n)
-        return slow
-
-    pools: list[int] = []
-    real_pool = S.ThreadPoolExecutor
-
-    def pool(*args: Any, **kwargs: Any) -> Any:
-        pools.append(kwargs["max_workers"])
-        return real_pool(*args, **kwargs)
-
-    monkeypatch.setattr(S, "_slow_to_open", slow_to_open)
-    monkeypatch.setattr(S, "ThreadPoolExecutor", pool)
+    looks, pools = watch_threads(monkeypatch, slow)
     monkeypatch.setattr(S.os, "cpu_count", lambda: 4)
     np.testing.assert_array_equal(series.read(rescale=True), want)
     if slow:
