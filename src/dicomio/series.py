@@ -491,6 +491,25 @@ def _slow_to_open(start: tuple[float, float, int | None], n: int) -> bool:
     return waited > _SLOW_OPEN * n and (switches - start[2]) >= n // 2
 
 
+def _serially_while_fast(n: int, step: Callable[[int], None]) -> int:
+    """Call ``step(0)``, ``step(1)``, ... in this thread while files are fast.
+
+    After every :data:`_SCAN_WINDOW` calls, stop if that window spent time
+    blocked on I/O (:func:`_slow_to_open`): the caller hands the rest to
+    threads. Returns how many steps ran.
+    """
+    done = 0
+    start = _clock()
+    while done < n:
+        step(done)
+        done += 1
+        if done % _SCAN_WINDOW == 0:
+            if _slow_to_open(start, _SCAN_WINDOW):
+                break
+            start = _clock()
+    return done
+
+
 def _looks_like_dicom(head: bytes) -> bool:
     """Cheap test on a file's first 132 bytes: the DICM magic, or a raw
     dataset starting with group 0002/0008."""
@@ -720,19 +739,18 @@ def scan(
     # (catch_warnings is process-wide: it also covers the worker threads.)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
+        def scan_one(k: int) -> None:
+            outcomes.append(_scan_file(*todo[k]))
+            if progress is not None:
+                progress(k + 1, total)
+
         done = 0
-        if adaptive or n_threads == 1 or total <= 1:
-            start = _clock()
-            while done < total:
-                path, sop = todo[done]
-                outcomes.append(_scan_file(path, sop))
-                done += 1
-                if progress is not None:
-                    progress(done, total)
-                if adaptive and n_threads > 1 and done % _SCAN_WINDOW == 0:
-                    if _slow_to_open(start, _SCAN_WINDOW):
-                        break
-                    start = _clock()
+        if adaptive:
+            done = _serially_while_fast(total, scan_one)
+        elif n_threads == 1 or total <= 1:
+            for done in range(total):
+                scan_one(done)
+            done = total
         if done < total:
             with ThreadPoolExecutor(max_workers=n_threads,
                                     thread_name_prefix="dicomio-scan") as pool:
@@ -1651,14 +1669,7 @@ class Series:
             # per file, which holds the GIL: as for the header scan, threads
             # only pay off while files wait on I/O (500 slices of 512 x 512
             # from page cache: 157 ms in one thread, 188 ms in two).
-            start = _clock()
-            while done < len(jobs):
-                work(*jobs[done])
-                done += 1
-                if done % _SCAN_WINDOW == 0:
-                    if _slow_to_open(start, _SCAN_WINDOW):
-                        break
-                    start = _clock()
+            done = _serially_while_fast(len(jobs), lambda k: work(*jobs[k]))
         if done < len(jobs):
             with ThreadPoolExecutor(max_workers=n_workers,
                                     thread_name_prefix="dicomio-series") as pool:
