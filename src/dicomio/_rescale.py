@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["apply_rescale", "rescaled_dtype"]
+__all__ = ["apply_rescale", "read_rescaled", "rescaled_dtype"]
 
 
 def rescaled_dtype(raw: np.dtype[Any],
@@ -89,3 +89,39 @@ def apply_rescale(raw: np.ndarray, params: Sequence[float] | None,
         tmp += calc(intercept)
         np.copyto(out, tmp, casting="unsafe")
     return out
+
+
+def read_rescaled(img: Any, frames: Sequence[int], targets: Sequence[int],
+                  params: Sequence[Sequence[float] | None], out: np.ndarray) -> None:
+    """Decode ``frames`` of the open image ``img`` into ``out[targets]``, rescaled.
+
+    ``params[k]`` is the ``(slope, intercept)`` of ``frames[k]``, or None.
+    When ``out``'s items have the decoded size (the same dtype, or int16 HU
+    over uint16 samples) and the targets are consecutive, the frames decode
+    straight into ``out`` and are rescaled there in place: no batch array and
+    no copy. Otherwise they decode into one batch array and are rescaled
+    from it.
+    """
+    raw = np.dtype(img.dtype)
+    dtype = out.dtype
+    a, b = targets[0], targets[-1] + 1
+    direct = dtype == raw or (dtype.kind in "iu" and raw.kind in "iu"
+                              and dtype.itemsize == raw.itemsize)
+    if direct and list(targets) == list(range(a, b)):
+        dest = out[a:b] if dtype == raw else out[a:b].view(raw)
+        if len(frames) == 1:
+            img.read(frames[0], out=dest[0])
+        else:
+            img.read(list(frames), out=dest)
+        for pos, p in zip(targets, params, strict=True):
+            if p is not None:
+                # Same-size integers: reading the samples as the output type
+                # is the cast apply_rescale would make (the same bits).
+                apply_rescale(out[pos], p, dtype, out=out[pos])
+        return
+    batch = img.read(list(frames))
+    for pos, p, arr in zip(targets, params, batch, strict=True):
+        if p is None and dtype == arr.dtype:
+            out[pos] = arr
+        else:
+            apply_rescale(arr, p, dtype, out=out[pos])

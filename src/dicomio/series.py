@@ -1626,35 +1626,8 @@ class Series:
                     raise SeriesError(
                         f"slices of this file have shape {img.frame_shape}, the "
                         f"series expects {frame_shape}", path=path)
-                a, b = targets[0], targets[-1] + 1
-                raw = np.dtype(img.dtype)
-                # Decode straight into the output when its items have the
-                # decoded size (same dtype, or int16 HU over uint16 samples),
-                # then rescale there in place: no batch array, no copy.
-                direct = out_dtype == raw or (
-                    out_dtype.kind in "iu" and raw.kind in "iu"
-                    and out_dtype.itemsize == raw.itemsize)
-                if direct and targets == list(range(a, b)):
-                    dest = out[a:b] if out_dtype == raw else out[a:b].view(raw)
-                    if len(items) == 1:
-                        img.read(frames[0], out=dest[0])
-                    else:
-                        img.read(frames, out=dest)
-                    for pos, s in items:
-                        p = params(s)
-                        if p is not None:
-                            # Same-size integers: reading the samples as the
-                            # output type is the cast apply_rescale would make
-                            # (the same bits), and in-place is the fast case.
-                            _rescale.apply_rescale(out[pos], p, out_dtype, out=out[pos])
-                else:
-                    batch = img.read(frames)
-                    for (pos, s), arr in zip(items, batch):
-                        p = params(s)
-                        if p is None and out_dtype == arr.dtype:
-                            out[pos] = arr
-                        else:
-                            _rescale.apply_rescale(arr, p, out_dtype, out=out[pos])
+                _rescale.read_rescaled(img, frames, targets,
+                                       [params(s) for _, s in items], out)
                 for (_, s), frame in zip(items, frames):
                     self._record_provenance(img, s, frame)
 

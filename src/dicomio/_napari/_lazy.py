@@ -56,7 +56,7 @@ from typing import Any
 
 import numpy as np
 
-from .._rescale import apply_rescale
+from .._rescale import apply_rescale, read_rescaled
 from ..errors import SeriesError
 from ..image import DicomImage
 from ..tsyntax import lookup
@@ -292,18 +292,11 @@ def _decode_file(path: str, group: list[tuple[int, int, Any]], out: np.ndarray,
         raise SeriesError(f"slices of this file have shape {img.frame_shape}, the "
                           f"series expects {out.shape[1:]}", path=path)
     frames = [frame for _, frame, _ in group]
-    positions = [pos for pos, _, _ in group]
-    a, b = positions[0], positions[-1] + 1
-    plain = (img.dtype == out.dtype and positions == list(range(a, b))
-             and all(params is None for _, _, params in group))
     try:
-        if plain:
-            # Straight into the chunk: the frames decode in parallel threads.
-            img.read(frames, out=out[a:b])
-        else:
-            batch = img.read(frames)
-            for (pos, _, params), arr in zip(group, batch, strict=True):
-                apply_rescale(arr, params, out.dtype, out=out[pos])
+        # Straight into the chunk where it can (the frames decode in parallel
+        # threads), as a series read does.
+        read_rescaled(img, frames, [pos for pos, _, _ in group],
+                      [params for _, _, params in group], out)
     except Exception:
         # Which frame failed, for the log: decode them one by one (rare path).
         for pos, frame, params in group:
