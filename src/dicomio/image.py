@@ -10,6 +10,7 @@ produced it and a colour report (see :mod:`dicomio.photometric`).
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import threading
@@ -163,8 +164,11 @@ class DicomImage:
             path, data = open_bytes(source)
             self.path = path
             self._open(path, data)
+        self._issue_warnings()
+
+    def _issue_warnings(self) -> None:
         for w in self.warnings:
-            warnings.warn(f"{self._where()}: {w}", DicomioWarning, stacklevel=2)
+            warnings.warn(f"{self._where()}: {w}", DicomioWarning, stacklevel=3)
 
     def _configure(self, backend: str | Sequence[str] | None, color: str,
                    threads: int | None, memory_limit: int | None,
@@ -209,19 +213,17 @@ class DicomImage:
         implicit, little = self._encoding(ds)
         loc = locate_pixel_data(self._reader, tell, little, implicit)
         if loc is None or self.transfer_syntax.is_deflated:
+            # Rare (the file changed since the scan): parse it again, quietly
+            # when asked to.
             self._reader.close()
-            if warn:
-                return cls(path, backend=backend, color=color, threads=threads,
-                           memory_limit=memory_limit)
-            # rare (the file changed since the scan): parse it again quietly
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
+            with contextlib.nullcontext() if warn else warnings.catch_warnings():
+                if not warn:
+                    warnings.simplefilter("ignore")
                 return cls(path, backend=backend, color=color, threads=threads,
                            memory_limit=memory_limit)
         self._setup(loc)
         if warn:
-            for w in self.warnings:
-                warnings.warn(f"{self._where()}: {w}", DicomioWarning, stacklevel=2)
+            self._issue_warnings()
         return self
 
     # ------------------------------------------------------------------ open
@@ -854,18 +856,18 @@ class DicomImage:
         # its single-threaded one, which tolerates more. A frame decoded alone
         # must come out as it does within the whole image, so a backend that
         # fails with codec threads is tried once more without them.
-        family = self.transfer_syntax.family
-        attempts: list[tuple[Backend, dict[str, Any]]] = []
+        # (backend, options, whether a single-threaded retry follows)
+        attempts: list[tuple[Backend, dict[str, Any], bool]] = []
         for be in cands:
-            attempts.append((be, opts))
             if (int(opts.get("codec_threads", 1)) > 1
-                    and family in be.codec_thread_families):
-                attempts.append((be, dict(opts, codec_threads=1)))
-        threaded_failure: tuple[str, str] | None = None
-        for be, be_opts in attempts:
+                    and self.transfer_syntax.family in be.codec_thread_families):
+                attempts += [(be, opts, True), (be, dict(opts, codec_threads=1), False)]
+            else:
+                attempts.append((be, opts, False))
+        threaded_failure: str | None = None  # recorded if the retry works
+        for be, be_opts, retry_follows in attempts:
             ctx = FrameContext(spec=spec, info=info, stream_color=stream,
                                want_rgb=want_rgb, out=dest, index=i, options=be_opts)
-            retry = be_opts is not opts
             try:
                 # A library known to abort on corrupt streams never runs in
                 # the caller's process unless isolation was turned off.
@@ -886,16 +888,15 @@ class DicomImage:
             except BaseException as exc:  # noqa: BLE001 - recorded, then next backend
                 # BaseException: a Rust panic (pyo3's PanicException, seen in
                 # pylibjpeg-rle) is not an Exception.
-                failure = (be.name, f"{type(exc).__name__}: {exc}".strip())
-                if be_opts is opts and int(opts.get("codec_threads", 1)) > 1 \
-                        and family in be.codec_thread_families:
-                    threaded_failure = failure  # recorded if the retry works
+                failure = f"{type(exc).__name__}: {exc}".strip()
+                if retry_follows:
+                    threaded_failure = failure
                 else:
-                    tried.append(failure)
+                    tried.append((be.name, failure))
                 continue
-            if retry and threaded_failure is not None:
+            if be_opts is not opts and threaded_failure is not None:
                 tried.append((f"{be.name} ({opts['codec_threads']} codec threads)",
-                              threaded_failure[1]))
+                              threaded_failure))
             report = photometric.make_report(spec.photometric, cs_label, output,
                                              notes, mislabelled)
             fi = FrameInfo(i, be.name, report, tried)
