@@ -555,6 +555,20 @@ def save_json(path: str | None, payload: dict[str, Any], default_name: str) -> N
     print(f"# results written to {target}")
 
 
+def finish(name: str, path: str | None, cfg: dict[str, Any], machine: dict[str, Any],
+           load: LoadMonitor, **results: Any) -> None:
+    """End a script: print how busy the others were, save the JSON.
+
+    The file is ``_data/results/<name>.json`` (``<name>_quick.json`` for
+    ``--quick``) unless ``--json PATH`` was given; it holds ``machine``,
+    ``settings`` and ``results``' entries.
+    """
+    print(load.report())
+    machine["busy_cores_during_run"] = round(load.others(), 2)
+    save_json(path, {"machine": machine, "settings": cfg, **results},
+              f"{name}_quick.json" if cfg["quick"] else f"{name}.json")
+
+
 def header(title: str, cfg: dict[str, Any]) -> dict[str, Any]:
     print(f"## {title}")
     print(f"# command: python {' '.join([Path(sys.argv[0]).name] + sys.argv[1:])}")

@@ -194,11 +194,8 @@ def main(argv: list[str] | None = None) -> int:
                 rows.append([label, name, "-", "skipped", f"<= {C.TARGET_ADAPTER}x", "n/a"])
     print()
     print(C.table(["file", "contender", "median", "vs core", "target", "PASS/MISS"], rows))
-    print(load.report())
-    machine["busy_cores_during_run"] = round(load.others(), 2)
-    C.save_json(args.json, {"machine": machine, "settings": cfg, "results": results,
-                            "skipped": [w for w in (iio_why, nap_why) if w]},
-                "adapters_quick.json" if cfg["quick"] else "adapters.json")
+    C.finish("adapters", args.json, cfg, machine, load, results=results,
+             skipped=[w for w in (iio_why, nap_why) if w])
     return 0
 
 

@@ -295,10 +295,7 @@ def main(argv: list[str] | None = None) -> int:
     for codec in C.chosen_codecs(args):
         out.append(run_codec(codec, cfg, args.threads))
     summary(out)
-    print(load.report())
-    machine["busy_cores_during_run"] = round(load.others(), 2)
-    C.save_json(args.json, {"machine": machine, "settings": cfg, "codecs": out},
-                "decode_quick.json" if cfg["quick"] else "decode.json")
+    C.finish("decode", args.json, cfg, machine, load, codecs=out)
     return 0
 
 

@@ -206,10 +206,7 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(C.table(["codec", "contender", "decoded", "RSS after open", "peak beyond open",
                    "ratio", "target", "PASS/MISS"], rows))
-    print(load.report())
-    machine["busy_cores_during_run"] = round(load.others(), 2)
-    C.save_json(args.json, {"machine": machine, "settings": cfg, "results": results},
-                "memory_quick.json" if cfg["quick"] else "memory.json")
+    C.finish("memory", args.json, cfg, machine, load, results=results)
     return 0
 
 

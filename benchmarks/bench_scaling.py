@@ -75,10 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(C.table(["codec", "frames", "frame size", "decoded", "dicomio",
                    "per megapixel", "throughput", "vs 1-thread codec loop"], rows))
-    print(load.report())
-    machine["busy_cores_during_run"] = round(load.others(), 2)
-    C.save_json(args.json, {"machine": machine, "settings": cfg, "results": out},
-                "scaling_quick.json" if cfg["quick"] else "scaling.json")
+    C.finish("scaling", args.json, cfg, machine, load, results=out)
     return 0
 
 

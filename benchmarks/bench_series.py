@@ -146,10 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     out = [run("JPEGLSLossless", cfg, args.threads)]
     if not args.no_uncompressed:
         out.append(run("ExplicitVRLittleEndian", cfg, args.threads))
-    print(load.report())
-    machine["busy_cores_during_run"] = round(load.others(), 2)
-    C.save_json(args.json, {"machine": machine, "settings": cfg, "series": out},
-                "series_quick.json" if cfg["quick"] else "series.json")
+    C.finish("series", args.json, cfg, machine, load, series=out)
     return 0
 
 
