@@ -32,11 +32,12 @@ simply leaves no entry here.
 
 Opening a file warns about the defects dicomio tolerates: those warnings are
 recorded, not issued, since the reader reported them already and the log
-keeps them (``img.warnings``) for the widget. The capture swaps process-wide
-state (:func:`warnings.catch_warnings`), so it is serialised by a lock and
-limited to opening a file, which the cache makes rare. Decoding runs outside
-it, in parallel: dicomio issues no warnings there, and whatever a codec
-issues reaches the caller's filters as usual.
+keeps them (``img.warnings``) for the widget. A file whose header the scan
+kept opens with ``warn=False`` (no parse, nothing to capture); any other
+open is captured with :func:`warnings.catch_warnings`, which swaps
+process-wide state, so it is serialised by a lock, and the cache makes it
+rare. Decoding runs outside it, in parallel: dicomio issues no warnings
+there, and whatever a codec issues reaches the caller's filters as usual.
 
 :func:`dicomio.to_dask` builds the same kind of graph for general use; its
 tasks open and close their file each time so they run anywhere. napari runs
