@@ -26,12 +26,12 @@ import pydicom
 import pytest
 from pydicom.encaps import generate_frames
 
-from dicomio import codestream
 from dicomio.backends import gdcm as gdcm_backend
 from dicomio.backends import pillow as pillow_backend
 from dicomio.backends import pyjpegls as pyjpegls_backend
 from dicomio.backends import pylibjpeg as pylibjpeg_backend
 from dicomio.backends._base import Backend, Decoded, FrameContext, PixelSpec
+from dicomio.pixels import codestream
 from dicomio.tsyntax import lookup
 from tests.conftest import corpus_file
 

@@ -1,4 +1,4 @@
-"""Tests for dicomio.codestream: header parsers for compressed frames.
+"""Tests for dicomio.pixels.codestream: header parsers for compressed frames.
 
 Real frames come from pydicom's bundled test files and the pydicom-data
 package (never downloaded here); HTJ2K, JPEG XL and edge cases are made with
@@ -20,9 +20,9 @@ import pytest
 from pydicom.encaps import generate_frames
 from pydicom.filereader import read_file_meta_info
 
-from dicomio import codestream as cs
 from dicomio.backends._base import PixelSpec
 from dicomio.errors import CodestreamError
+from dicomio.pixels import codestream as cs
 from dicomio.tsyntax import TRANSFER_SYNTAXES, lookup
 
 imagecodecs = pytest.importorskip("imagecodecs")

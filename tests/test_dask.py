@@ -345,7 +345,7 @@ def test_decompress_many_retries_unexpected_errors(
     import importlib
 
     # The module, not the dicomio.decompress function of the same name.
-    dec = importlib.import_module("dicomio.decompress")
+    dec = importlib.import_module("dicomio.encode.decompress")
 
     real = dec.decompress
     failures = {"left": 0}

@@ -101,7 +101,7 @@ def test_cli_page_shows_the_real_help(html: Path) -> None:
 def test_api_reference_documents_the_public_api(html: Path) -> None:
     page = (html / "api.html").read_text(encoding="utf-8")
     for name in ("dicomio.DicomImage", "dicomio.imread", "dicomio.decompress",
-                 "dicomio.registry.register", "dicomio.series.scan",
+                 "dicomio.backends.registry.register", "dicomio.series.scan",
                  "dicomio.backends._base.Backend", "dicomio.errors.DecodeError"):
         assert f'id="{name}"' in page, name
 

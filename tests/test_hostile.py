@@ -36,7 +36,8 @@ import pydicom
 import pytest
 
 import dicomio
-from dicomio import DicomImage, _guard, encode, registry
+from dicomio import DicomImage, encode, registry
+from dicomio.backends import _guard
 from dicomio.backends._base import Backend, Decoded, FrameContext
 from dicomio.tsyntax import TRANSFER_SYNTAXES
 from tests.conftest import corpus_file
@@ -677,7 +678,7 @@ def test_hostile_frame_count_costs_nothing():
 
 def _deflate_bomb(size: int) -> bytes:
     """A valid deflated data set whose trailing padding inflates to ``size``."""
-    from dicomio._source import _scan_meta
+    from dicomio.dataset.deflated import _scan_meta
 
     data = make(GREY8[:1], "DeflatedExplicitVRLittleEndian")
     meta_end = _scan_meta(data[:4096])[0]

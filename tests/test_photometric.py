@@ -8,7 +8,7 @@ import pytest
 
 import dicomio
 from dicomio import DicomImage
-from dicomio.photometric import make_report, merge_reports, ybr_to_rgb
+from dicomio.values.photometric import make_report, merge_reports, ybr_to_rgb
 from tests.conftest import corpus_file
 
 KEYS = {"declared", "codestream", "output", "mismatch", "notes"}

@@ -12,8 +12,8 @@ import pytest
 from pydicom.multival import MultiValue
 from pydicom.uid import DeflatedExplicitVRLittleEndian, generate_uid
 
-from dicomio import _values
 from dicomio import series as S
+from dicomio.dataset import elements as _values
 
 from .test_series import pixels, write_ct, write_stack
 

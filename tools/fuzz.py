@@ -22,7 +22,7 @@ Stored, Samples per Pixel, Number of Frames, Photometric Interpretation,
 Pixel Representation, Planar Configuration, Transfer Syntax UID set to odd
 values).
 
-Each case runs in a worker process (``dicomio._guard.Worker``) that handles
+Each case runs in a worker process (``dicomio.backends._guard.Worker``) that handles
 many cases in turn, under a watchdog; a worker that crashes or hangs is
 replaced and the input is saved. The worker runs with
 ``DICOMIO_MEMORY_LIMIT`` at 256 MiB and an address-space limit of 4 GiB, so
@@ -151,7 +151,7 @@ class Layout:
 
 def layout(data: bytes) -> Layout | None:
     """Parse ``data`` far enough to find its pixels; None if pydicom cannot."""
-    from dicomio._source import _scan_meta
+    from dicomio.dataset.deflated import _scan_meta
     from dicomio.tsyntax import lookup
 
     fh = io.BytesIO(data)
@@ -776,7 +776,7 @@ def _syntax(rng: random.Random, data: bytes, lay: Layout, case: Case) -> bytes:
 
     uid = rng.choice(sorted(TRANSFER_SYNTAXES) + ["1.2.3.4", ""])
     # Relabel only: the data set bytes stay as they are.
-    from dicomio._source import _scan_meta
+    from dicomio.dataset.deflated import _scan_meta
 
     meta = _scan_meta(data[:65536])
     if meta is None or 0x10 not in meta[1]:
@@ -1077,7 +1077,7 @@ def _worker_main() -> None:
         pass
     os.environ["DICOMIO_MEMORY_LIMIT"] = str(WORKER_MEMORY_LIMIT)
     warnings.simplefilter("ignore")
-    from dicomio._guard import serve
+    from dicomio.backends._guard import serve
 
     serve(check_case)
 
@@ -1132,7 +1132,7 @@ class Report:
 
 
 def _worker(stderr: Any) -> Any:
-    from dicomio._guard import Worker
+    from dicomio.backends._guard import Worker
 
     return Worker(
         [sys.executable, str(Path(__file__).resolve()), "--worker"], stderr=stderr
@@ -1182,7 +1182,7 @@ def _request(case: Case, base: bytes, isolate: bool | None) -> dict[str, Any]:
 
 def _triage(worker: Any, case: Case, base: bytes, timeout: float) -> str:
     """Re-run a crashing case with isolate=True: the error names the backend."""
-    from dicomio._guard import WorkerDied
+    from dicomio.backends._guard import WorkerDied
 
     try:
         reply = worker.call(_request(case, base, True), timeout=timeout)
@@ -1275,7 +1275,7 @@ def run(
         )
 
     def loop() -> None:
-        from dicomio._guard import WorkerDied
+        from dicomio.backends._guard import WorkerDied
 
         worker = _worker(stderr)
         try:
@@ -1342,7 +1342,7 @@ def replay(
     log: Callable[[str], None] = print,
 ) -> int:
     """Re-check saved findings; return how many still fail."""
-    from dicomio._guard import WorkerDied
+    from dicomio.backends._guard import WorkerDied
 
     files: list[Path] = []
     for p in paths:

@@ -11,7 +11,7 @@
     Every backend: installed version, whether it releases the GIL, what to
     install when it is missing.
 ``backend-order``
-    The order :mod:`dicomio.registry` tries backends in, per codec family.
+    The order :mod:`dicomio.backends.registry` tries backends in, per codec family.
 
 Nothing is written to the source tree, and ``support.md`` is rebuilt on
 every run so the page never shows a stale measurement.

@@ -28,11 +28,6 @@ from .errors import (
     UnsupportedTransferSyntaxError,
 )
 from .image import DicomImage, DicomioWarning, FrameInfo, imread
-
-# Imported eagerly: a lazy attribute named like its submodule would be
-# replaced by the module object the first time `dicomio.decompress` is
-# imported as a module.
-from .decompress import decompress  # noqa: E402  (isort: skip)
 from .tsyntax import TRANSFER_SYNTAXES, TransferSyntax
 
 __version__ = "0.1.0"
@@ -61,7 +56,8 @@ __all__ = [
 # Submodules and functions loaded on first use, so `import dicomio` stays light.
 _LAZY = {
     "samples": ("dicomio.samples", None),
-    "registry": ("dicomio.registry", None),
+    "registry": ("dicomio.backends.registry", None),
+    "decompress": ("dicomio.encode.decompress", "decompress"),
     "series": ("dicomio.series", None),
     "encode": ("dicomio.encode", None),
     "read_series": ("dicomio.series", "read_series"),

@@ -57,10 +57,10 @@ from typing import Any
 
 import numpy as np
 
-from .._rescale import apply_rescale, read_rescaled
 from ..errors import SeriesError
 from ..image import DicomImage
 from ..tsyntax import lookup
+from ..values.rescale import apply_rescale, read_rescaled
 
 __all__ = [
     "CHUNK_BUDGET_MS",

@@ -331,7 +331,7 @@ class DicomHeaderWidget(QWidget):
         try:
             import pydicom
 
-            from ..header import to_json_dict
+            from ..dataset.jsonify import to_json_dict
 
             header = to_json_dict(pydicom.dcmread(path, stop_before_pixels=True,
                                                   force=True))

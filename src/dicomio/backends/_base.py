@@ -105,7 +105,7 @@ class FrameContext:
     spec : PixelSpec
         The header's description.
     info : object or None
-        The parsed codestream header (:mod:`dicomio.codestream`), if any.
+        The parsed codestream header (:mod:`dicomio.pixels.codestream`), if any.
     stream_color : str
         What the core decided the stream's samples are: ``"MONOCHROME"``,
         ``"RGB"``, ``"YBR_FULL"`` (YCbCr), ``"YBR_RCT"`` or ``"YBR_ICT"``

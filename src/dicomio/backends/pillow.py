@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 from packaging.version import Version
 
-from ..codestream import J2KInfo, parse_j2k
+from ..pixels.codestream import J2KInfo, parse_j2k
 from ..tsyntax import TRANSFER_SYNTAXES
 from ._base import Backend, Decoded, FrameContext, PixelSpec
 

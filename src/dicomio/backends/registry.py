@@ -16,8 +16,8 @@ import threading
 from collections.abc import Iterable
 from typing import Any
 
-from .backends._base import Backend, PixelSpec
-from .errors import BackendUnavailableError, UnsupportedTransferSyntaxError
+from ..errors import BackendUnavailableError, UnsupportedTransferSyntaxError
+from ._base import Backend, PixelSpec
 
 __all__ = [
     "BUILTIN",
@@ -219,7 +219,7 @@ def _supports(b: Backend, spec: PixelSpec) -> bool:
 
 def support_table() -> list[dict[str, Any]]:
     """One row per Transfer Syntax: which backends claim it and which are installed."""
-    from .tsyntax import TRANSFER_SYNTAXES
+    from ..tsyntax import TRANSFER_SYNTAXES
 
     rows = []
     for ts in TRANSFER_SYNTAXES.values():

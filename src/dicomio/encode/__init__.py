@@ -85,9 +85,9 @@ from pydicom.filebase import DicomBytesIO
 from pydicom.filewriter import write_dataset, write_file_meta_info
 from pydicom.uid import UID, generate_uid
 
-from ._atomic import atomic_write
-from .errors import EncodeError
-from .tsyntax import TransferSyntax, lookup
+from ..errors import EncodeError
+from ..tsyntax import TransferSyntax, lookup
+from .atomic import atomic_write
 
 __all__ = [
     "encode_frame",

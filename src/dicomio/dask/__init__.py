@@ -37,13 +37,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .errors import DicomioError, SeriesError
-from .image import DicomImage
+from ..errors import DicomioError, SeriesError
+from ..image import DicomImage
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import dask.array
 
-    from .series import Series
+    from ..series import Series
 
 __all__ = ["to_dask", "decompress_many", "decode_many", "output_complete"]
 
@@ -126,7 +126,7 @@ def _read_series_chunk(items: Sequence[tuple[str, int, tuple[float, float] | Non
     opened once per chunk. The values equal those of
     :func:`dicomio.series.read_slice` and :meth:`Series.read`.
     """
-    from ._rescale import apply_rescale
+    from ..values.rescale import apply_rescale
 
     out_dtype = np.dtype(dtype)
     out = np.empty((len(items), *frame_shape), out_dtype)
@@ -220,7 +220,7 @@ def to_dask(
     >>> vol = dicomio.to_dask("/data/exam/CT", rescale=True)    # doctest: +SKIP
     >>> vol[:, 256].max().compute()                             # doctest: +SKIP
     """
-    from .series import Series
+    from ..series import Series
 
     if isinstance(frames_per_chunk, bool) or not isinstance(
             frames_per_chunk, (int, np.integer)) or frames_per_chunk < 1:
@@ -314,7 +314,7 @@ def _params(value: Any) -> tuple[float, float] | None:
 
 def _pick_series(source: str | list[str], pick: int | str | None) -> Series:
     """The one series in a folder, DICOMDIR or file list (or the one picked)."""
-    from .series import scan
+    from ..series import scan
 
     result = scan(source)
     found = result.series
@@ -389,7 +389,7 @@ def _clear_stage(dest: str) -> None:
 
 
 def _decompress_atomic(source: str, dest: str, options: _Decode) -> None:
-    from .decompress import decompress
+    from ..encode.decompress import decompress
 
     dest = os.path.abspath(dest)
     if os.path.exists(dest) and os.path.exists(source) and os.path.samefile(source,

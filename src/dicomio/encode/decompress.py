@@ -11,9 +11,9 @@ import pydicom
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian
 
-from ._atomic import atomic_write
-from .errors import DicomioError
-from .image import DicomImage
+from ..errors import DicomioError
+from ..image import DicomImage
+from .atomic import atomic_write
 
 __all__ = ["decompress", "write_atomic"]
 

@@ -5,7 +5,7 @@ encapsulated data, the item headers of the fragments; no pixel byte is read
 until a frame is asked for. Frames decode in parallel threads, each straight
 into its slice of one preallocated array, through the first capable backend
 (falling back to the next on failure). Every frame records which backend
-produced it and a colour report (see :mod:`dicomio.photometric`).
+produced it and a colour report (see :mod:`dicomio.values.photometric`).
 """
 
 from __future__ import annotations
@@ -23,19 +23,12 @@ import numpy as np
 import pydicom
 from pydicom.dataset import Dataset
 
-from . import _guard, _rescale, _values, codestream, photometric, registry
-from ._source import (
-    PixelLocation,
-    _Reader,
-    as_filelike,
-    inflate_dataset,
-    locate_pixel_data,
-    open_bytes,
-    scan_fragments,
-    trailing_data,
-)
-from .backends._base import Backend, Decoded, FrameContext, PixelSpec
-from .errors import (
+from ..backends import _guard, registry
+from ..backends._base import Backend, Decoded, FrameContext, PixelSpec
+from ..dataset import elements as _values
+from ..dataset.deflated import inflate_dataset
+from ..dataset.jsonify import to_json_dict
+from ..errors import (
     DecodeError,
     DicomioError,
     FrameIndexError,
@@ -43,8 +36,17 @@ from .errors import (
     MemoryLimitError,
     UnsupportedTransferSyntaxError,
 )
-from .header import to_json_dict
-from .tsyntax import TransferSyntax, lookup
+from ..pixels import codestream
+from ..pixels.frames import (
+    PixelLocation,
+    locate_pixel_data,
+    scan_fragments,
+    trailing_data,
+)
+from ..sources.local import _Reader, as_filelike, open_bytes
+from ..tsyntax import TransferSyntax, lookup
+from ..values import photometric
+from ..values import rescale as _rescale
 
 __all__ = ["DicomImage", "FrameInfo", "DicomioWarning", "imread", "memory_limit"]
 
@@ -137,7 +139,7 @@ class DicomImage:
         SIGABRT) or hangs becomes a :class:`DecodeError` instead of killing
         the caller. ``True``: every backend; ``False``: none; ``None``
         (default, unless ``DICOMIO_ISOLATE`` says otherwise): only backends
-        known to abort on corrupt streams (GDCM). See :mod:`dicomio._guard`.
+        known to abort on corrupt streams (GDCM). See :mod:`dicomio.backends._guard`.
 
     Examples
     --------
@@ -689,7 +691,7 @@ class DicomImage:
     def rescaled_dtype(self) -> np.dtype[Any]:
         """Dtype of ``read(rescale=True)``: integer when slope and intercept allow.
 
-        The same rule as a series (:func:`dicomio._rescale.rescaled_dtype`):
+        The same rule as a series (:func:`dicomio.values.rescale.rescaled_dtype`):
         int16/int32/int64 when the slope is 1 and the intercept whole,
         otherwise float32 (float64 for wider-than-16-bit data).
         """

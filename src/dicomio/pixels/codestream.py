@@ -23,10 +23,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from .errors import CodestreamError
+from ..errors import CodestreamError
 
 if TYPE_CHECKING:  # the backends package imports numpy; keep import cheap
-    from .backends._base import PixelSpec
+    from ..backends._base import PixelSpec
 
 __all__ = [
     "JpegInfo",

@@ -134,9 +134,10 @@ def doctor_rows(verify: bool = True) -> list[dict[str, Any]]:
     (capable but not installed; ``install`` says what to run),
     ``"untested"`` (no sample for it) or absent (not capable).
     """
-    from . import registry, samples
-    from .image import DicomImage
-    from .tsyntax import TRANSFER_SYNTAXES
+    from .. import samples
+    from ..backends import registry
+    from ..image import DicomImage
+    from ..tsyntax import TRANSFER_SYNTAXES
 
     avail = samples.all_paths()
     rows = []
@@ -227,7 +228,7 @@ _DOCTOR_CELLS = {
 
 
 def _print_doctor(rows: list[dict[str, Any]], out: Any) -> None:
-    from . import registry
+    from ..backends import registry
 
     names = registry.names()
     color = _use_color(out)
@@ -297,7 +298,7 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------- info
 def _file_info(path: str) -> dict[str, Any]:
-    from .image import DicomImage
+    from ..image import DicomImage
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -325,7 +326,7 @@ def _file_info(path: str) -> dict[str, Any]:
 def _cmd_info(args: argparse.Namespace) -> int:
     path = args.path
     if os.path.isdir(path) or os.path.basename(path).upper() == "DICOMDIR":
-        from . import series
+        from .. import series
 
         prog = _Progress(0, "scanning")
         # Each series lists its own warnings below; on stderr they are one
@@ -396,7 +397,7 @@ def _is_dicom(path: Path) -> bool:
 
 
 def _cmd_decompress(args: argparse.Namespace) -> int:
-    from .decompress import decompress
+    from ..encode.decompress import decompress
 
     src, dst = Path(args.input), Path(args.output)
     if src.is_dir():
@@ -404,7 +405,7 @@ def _cmd_decompress(args: argparse.Namespace) -> int:
     else:
         jobs = [(src, dst / src.name if dst.is_dir() else dst)]
     if getattr(args, "dask_scheduler", None):
-        from .dask import decompress_many
+        from ..dask import decompress_many
 
         report = decompress_many([str(a) for a, _ in jobs], [str(b) for _, b in jobs],
                                  scheduler=args.dask_scheduler)
@@ -425,7 +426,7 @@ def _cmd_decompress(args: argparse.Namespace) -> int:
             sys.stderr.write(f"dicomio: warning: {w.message}\n")
         sys.stdout.write(f"wrote {b}\n")
         return 0
-    from .errors import InvalidDicomError
+    from ..errors import InvalidDicomError
 
     prog = _Progress(len(jobs), "decompressing")
     written = skipped = failures = 0
@@ -518,12 +519,12 @@ def _cmd_convert(args: argparse.Namespace) -> int:
                          'pip install "dicomio[imageio]" (or write .npy)\n')
         return 2
     if os.path.isdir(src):
-        from .series import read_volume
+        from ..series import read_volume
 
         arr = read_volume(src, rescale=args.rescale)
         stacked = True
     else:
-        from .image import DicomImage
+        from ..image import DicomImage
 
         with DicomImage(src) as img:
             arr = img.read(rescale=args.rescale)
@@ -555,7 +556,7 @@ def _cmd_convert(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------- view
 def _cmd_view(args: argparse.Namespace) -> int:
-    from ._napari.launch import view
+    from .._napari.launch import view
 
     view(args.paths, patient_space=args.patient_space)
     return 0
@@ -563,7 +564,7 @@ def _cmd_view(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------- main
 def _parser() -> argparse.ArgumentParser:
-    from . import __version__
+    from .. import __version__
 
     p = argparse.ArgumentParser(prog="dicomio", description=(
         "Decode every DICOM transfer syntax; inspect, decompress, convert, view."))
@@ -632,7 +633,7 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``dicomio`` console script."""
     args = _parser().parse_args(argv)
-    from .errors import DicomioError
+    from ..errors import DicomioError
 
     try:
         return int(args.func(args) or 0)

@@ -58,7 +58,7 @@ series=None)``
     ``rescale=True`` applies the modality LUT (Rescale Slope / Intercept, e.g.
     CT Hounsfield units), keeping an integer dtype when slope and intercept
     allow. ``backend`` forces a decoder (see
-    :mod:`dicomio.registry`); ``threads`` caps the
+    :mod:`dicomio.backends.registry`); ``threads`` caps the
     decoding threads.
     ``series`` picks one series of a folder that holds several (an index
     into :attr:`dicomio.series.ScanResult.series`, a key or a
@@ -151,12 +151,12 @@ from imageio.core.request import (
 )
 from imageio.core.v3_plugin_api import ImageProperties, PluginV3
 
-from .errors import DicomioError, EncodeError, FrameIndexError, SeriesError
-from .header import to_json_dict
-from .image import DicomImage
+from ..dataset.jsonify import to_json_dict
+from ..errors import DicomioError, EncodeError, FrameIndexError, SeriesError
+from ..image import DicomImage
 
 if TYPE_CHECKING:  # the series layer loads only when a folder is read
-    from .series import ScanResult, Series
+    from ..series import ScanResult, Series
 
 __all__ = [
     "DicomPlugin",
@@ -446,7 +446,7 @@ class DicomPlugin(PluginV3):
 
     def _scan_result(self) -> ScanResult:
         if self._scan is None:
-            from .series import scan
+            from ..series import scan
 
             self._scan = scan(self.request.filename)
         return self._scan
@@ -798,8 +798,8 @@ class DicomPlugin(PluginV3):
             For a lossy syntax without ``allow_lossy``, or data the syntax
             cannot hold (it says why).
         """
-        from . import encode
-        from .tsyntax import lookup
+        from .. import encode
+        from ..tsyntax import lookup
 
         if self._written:
             raise EncodeError("a DICOM file holds one image: pass all frames in "
@@ -858,7 +858,7 @@ def _listing(found: Sequence[Series]) -> str:
 def _planned(img: DicomImage, backend: Any) -> str | None:
     if backend is None:
         return img.planned_decoder
-    from . import registry
+    from ..backends import registry
 
     try:
         return str(registry.candidates(img.spec, backend)[0].name)

@@ -63,8 +63,9 @@ import pydicom
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 
-from . import _rescale, _values
-from .errors import FrameIndexError, MemoryLimitError, SeriesError
+from ..dataset import elements as _values
+from ..errors import FrameIndexError, MemoryLimitError, SeriesError
+from ..values import rescale as _rescale
 
 try:
     import resource
@@ -1245,7 +1246,7 @@ def read_slice(
     numpy.ndarray
         ``(rows, cols)`` or ``(rows, cols, samples)``.
     """
-    from .image import DicomImage
+    from ..image import DicomImage
 
     with DicomImage(path, backend=backend, color=color) as img:
         arr = img.read(frame)
@@ -1258,7 +1259,7 @@ def read_slice(
 
 
 def _memory_limit() -> int:
-    from .image import memory_limit
+    from ..image import memory_limit
 
     return memory_limit()
 
@@ -1390,7 +1391,7 @@ class Series:
                else tuple(backend))
         if key not in self._probe_cache:
             try:
-                from . import image  # noqa: F401 - importable, or use the header
+                from .. import image  # noqa: F401 - importable, or use the header
             except ImportError:
                 # The core is not importable (partial install): the header's
                 # description is the best answer.
@@ -1417,7 +1418,7 @@ class Series:
     @staticmethod
     def _open_image(rec: _Rec, **options: Any) -> Any:
         """A DicomImage of ``rec``'s file, from the header the scan parsed."""
-        from .image import DicomImage
+        from ..image import DicomImage
 
         if rec.tell is None:
             return DicomImage(rec.path, **options)
@@ -1511,7 +1512,7 @@ class Series:
         """
         reports = [p for p in self._photometric if p is not None]
         if reports:
-            from .photometric import merge_reports
+            from ..values.photometric import merge_reports
 
             merged = merge_reports(reports)
             if merged is not None:

@@ -3,7 +3,7 @@
 The C and Rust codecs under dicomio (libjpeg, OpenJPEG, CharLS, GDCM, libjxl,
 pylibjpeg-rle) have a history of aborting the whole process on malformed
 input. dicomio validates every frame's codestream header before any codec
-sees it (:mod:`dicomio.codestream`), which stops the known triggers; for the
+sees it (:mod:`dicomio.pixels.codestream`), which stops the known triggers; for the
 rest, isolation decodes each frame in a worker process instead:
 
 >>> import dicomio
@@ -19,7 +19,7 @@ frame then falls back to the next capable backend, as any failure does.
 
 How it works
 ------------
-Workers are plain ``python -c "from dicomio._guard import main; main()"``
+Workers are plain ``python -c "from dicomio.backends._guard import main; main()"``
 processes (not
 ``multiprocessing``: the caller's ``__main__`` is never re-imported, so
 scripts without an ``if __name__ == "__main__"`` guard are safe). Requests and
@@ -55,7 +55,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import IO, Any
 
-from .errors import DecodeError
+from ..errors import DecodeError
 
 __all__ = [
     "IN_WORKER",
@@ -76,9 +76,9 @@ MAX_TASKS_PER_WORKER = 500
 IN_WORKER = False
 
 _HEADER = struct.Struct("<Q")
-# Not ``-m dicomio._guard``: the package imports this module first, and runpy
+# Not ``-m dicomio.backends._guard``: the package imports this module first, and runpy
 # warns about running a module that is already imported.
-_CHILD = "from dicomio._guard import main; main()"
+_CHILD = "from dicomio.backends._guard import main; main()"
 _ENV = "DICOMIO_ISOLATE"
 _ENV_TIMEOUT = "DICOMIO_ISOLATE_TIMEOUT"
 _DEFAULT_TIMEOUT = 120.0
