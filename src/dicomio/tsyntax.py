@@ -14,6 +14,11 @@ __all__ = [
     "TRANSFER_SYNTAXES",
     "lookup",
     "FAMILIES",
+    "IMPLICIT_VR_LITTLE_ENDIAN",
+    "EXPLICIT_VR_LITTLE_ENDIAN",
+    "EXPLICIT_VR_BIG_ENDIAN",
+    "DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN",
+    "UNCOMPRESSED",
 ]
 
 #: Codec families, in the order the support table lists them.
@@ -28,6 +33,15 @@ FAMILIES = (
     "jpegxl",
     "video",
 )
+
+#: The UIDs code names one by one (the header's own encodings).
+IMPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2"
+EXPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2.1"
+EXPLICIT_VR_BIG_ENDIAN = "1.2.840.10008.1.2.2"
+DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2.1.99"
+#: Uncompressed and not deflated: reading a frame is a copy, not a decode.
+UNCOMPRESSED = frozenset(
+    {IMPLICIT_VR_LITTLE_ENDIAN, EXPLICIT_VR_LITTLE_ENDIAN, EXPLICIT_VR_BIG_ENDIAN})
 
 _MONO = ("MONOCHROME1", "MONOCHROME2", "PALETTE COLOR")
 _ANY = _MONO + ("RGB", "YBR_FULL", "YBR_FULL_422")
@@ -68,12 +82,12 @@ class TransferSyntax:
     @property
     def is_deflated(self) -> bool:
         """True when the whole dataset is deflated (1.2.840.10008.1.2.1.99)."""
-        return self.uid == "1.2.840.10008.1.2.1.99"
+        return self.uid == DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN
 
     @property
     def is_big_endian(self) -> bool:
         """True for Explicit VR Big Endian (retired, still found in archives)."""
-        return self.uid == "1.2.840.10008.1.2.2"
+        return self.uid == EXPLICIT_VR_BIG_ENDIAN
 
     def __str__(self) -> str:
         return f"{self.keyword} ({self.uid})"
