@@ -30,6 +30,7 @@ from pydicom.valuerep import DSfloat
 
 from dicomio import series as S
 from dicomio.errors import FrameIndexError, SeriesError
+from dicomio.series import scanning
 
 TEST_FILES = Path(pydicom.__file__).parent / "data" / "test_files"
 DICOMDIR = TEST_FILES / "dicomdirtests" / "DICOMDIR"
@@ -492,7 +493,7 @@ def test_non_dicom_and_non_image_objects_are_skipped(tmp_path: Path) -> None:
     ("1.2.840.10008.1.3.10", True),  # DICOMDIR
 ])
 def test_non_image_sop_classes(suffix: str, skipped: bool) -> None:
-    assert (S._non_image_reason(suffix) is not None) is skipped
+    assert (scanning._non_image_reason(suffix) is not None) is skipped
 
 
 def test_file_without_preamble_is_accepted(tmp_path: Path) -> None:

@@ -13,7 +13,9 @@ from pydicom.multival import MultiValue
 from pydicom.uid import DeflatedExplicitVRLittleEndian, generate_uid
 
 from dicomio import series as S
+from dicomio import tsyntax
 from dicomio.dataset import elements as _values
+from dicomio.series import pacing
 
 from .test_series import pixels, write_ct, write_stack
 
@@ -100,12 +102,12 @@ def watch_threads(monkeypatch: pytest.MonkeyPatch, slow: bool
                   ) -> tuple[list[int], list[int]]:
     """Make every I/O check answer ``slow``; record the checks and the pools.
 
-    Returns ``(looks, pools)``: the window sizes :func:`S._slow_to_open` was
+    Returns ``(looks, pools)``: the window sizes :func:`pacing._slow_to_open` was
     asked about and the ``max_workers`` of every thread pool started.
     """
     looks: list[int] = []
     pools: list[int] = []
-    real_pool = S.ThreadPoolExecutor
+    real_pool = pacing.ThreadPoolExecutor
 
     def slow_to_open(start: Any, n: int) -> bool:
         looks.append(n)
@@ -115,8 +117,8 @@ def watch_threads(monkeypatch: pytest.MonkeyPatch, slow: bool
         pools.append(kwargs["max_workers"])
         return real_pool(*args, **kwargs)
 
-    monkeypatch.setattr(S, "_slow_to_open", slow_to_open)
-    monkeypatch.setattr(S, "ThreadPoolExecutor", pool)
+    monkeypatch.setattr(pacing, "_slow_to_open", slow_to_open)
+    monkeypatch.setattr(pacing, "ThreadPoolExecutor", pool)
     return looks, pools
 
 
@@ -130,9 +132,9 @@ def test_scan_switches_to_threads_when_files_are_slow(
     assert [d for d, _ in progress] == list(range(41))
     assert [truth[p] for p, _ in result.series[0].slices] == list(range(40))
     if slow:
-        assert looks == [S._SCAN_WINDOW] and pools == [S._default_threads()]
+        assert looks == [pacing.SCAN_WINDOW] and pools == [pacing.default_threads()]
     else:
-        assert looks == [S._SCAN_WINDOW] * (40 // S._SCAN_WINDOW) and pools == []
+        assert looks == [pacing.SCAN_WINDOW] * (40 // pacing.SCAN_WINDOW) and pools == []
 
 
 @pytest.mark.parametrize("slow", [False, True])
@@ -140,15 +142,15 @@ def test_uncompressed_slices_are_read_in_threads_only_when_files_are_slow(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, slow: bool) -> None:
     write_stack(tmp_path, 40)
     series = S.scan(tmp_path).series[0]
-    assert series.transfer_syntaxes <= S._NATIVE_SYNTAXES
+    assert series.transfer_syntaxes <= tsyntax.UNCOMPRESSED
     want = series.read(rescale=True, threads=1)
     looks, pools = watch_threads(monkeypatch, slow)
-    monkeypatch.setattr(S.os, "cpu_count", lambda: 4)
+    monkeypatch.setattr(pacing.os, "cpu_count", lambda: 4)
     np.testing.assert_array_equal(series.read(rescale=True), want)
     if slow:
-        assert looks == [S._SCAN_WINDOW] and pools == [4]
+        assert looks == [pacing.SCAN_WINDOW] and pools == [4]
     else:
-        assert looks == [S._SCAN_WINDOW] * (40 // S._SCAN_WINDOW) and pools == []
+        assert looks == [pacing.SCAN_WINDOW] * (40 // pacing.SCAN_WINDOW) and pools == []
     pools.clear()
     np.testing.assert_array_equal(series.read(rescale=True, threads=4), want)
     assert pools == [4]  # threads=N is obeyed
@@ -156,23 +158,23 @@ def test_uncompressed_slices_are_read_in_threads_only_when_files_are_slow(
 
 def test_slow_to_open_needs_time_blocked_not_a_busy_cpu(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    n = S._SCAN_WINDOW
+    n = pacing.SCAN_WINDOW
     now: list[Any] = []
-    monkeypatch.setattr(S, "_clock", lambda: now[0])
+    monkeypatch.setattr(pacing, "_clock", lambda: now[0])
     start = (0.0, 0.0, 0)
     # Page cache: all CPU.
     now[:] = [(n * 0.5e-3, n * 0.5e-3, 0)]
-    assert not S._slow_to_open(start, n)
+    assert not pacing._slow_to_open(start, n)
     # A CPU shared with other processes: waiting, but never blocked.
     now[:] = [(n * 2e-3, n * 0.5e-3, 0)]
-    assert not S._slow_to_open(start, n)
+    assert not pacing._slow_to_open(start, n)
     # A network share: blocked in a read for every file.
     now[:] = [(n * 2e-3, n * 0.5e-3, n)]
-    assert S._slow_to_open(start, n)
+    assert pacing._slow_to_open(start, n)
     # Without switch counts (not Linux) only a long wait counts.
-    assert S._slow_to_open((0.0, 0.0, None), n) is True
+    assert pacing._slow_to_open((0.0, 0.0, None), n) is True
     now[:] = [(n * 0.9e-3, n * 0.5e-3, None)]
-    assert not S._slow_to_open((0.0, 0.0, None), n)
+    assert not pacing._slow_to_open((0.0, 0.0, None), n)
 
 
 def test_from_header_warn_false_keeps_defects_in_warnings_only(tmp_path: Path) -> None:
