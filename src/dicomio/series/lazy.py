@@ -319,17 +319,28 @@ def chunked_array(
     dtype: Any,
     step: int,
     task: Callable[[int, int], tuple[Any, ...]],
+    *,
+    stacked: bool = True,
 ) -> dask.array.Array:
     """A dask array ``(n, *frame_shape)`` in chunks of ``step`` slices along axis 0.
 
     ``task(a, b)`` gives the task (a tuple: function, then its arguments)
-    computing slices ``a:b``.
+    computing slices ``a:b``. ``stacked=False`` (``n`` must be 1): the array
+    is the one frame, ``frame_shape``, without axis 0.
     """
     da = require_dask()
     dtype = np.dtype(dtype)
     shape = tuple(int(s) for s in frame_shape)
-    step = max(1, int(step))
     tail = (0,) * len(shape)
+    chunks: tuple[tuple[int, ...], ...]
+    if not stacked:
+        if n != 1:
+            raise ValueError(f"an unstacked array holds one frame, not {n}")
+        graph = {(name, *tail): task(0, 1)}
+        chunks = tuple((s,) for s in shape)
+        meta = np.empty((0,) * len(chunks), dtype)
+        return da.Array(graph, name, chunks, dtype=dtype, meta=meta)
+    step = max(1, int(step))
     starts = range(0, n, step)
     graph = {(name, k, *tail): task(a, min(a + step, n))
              for k, a in enumerate(starts)}

@@ -1,0 +1,194 @@
+"""Lazy dask arrays over a DICOM file, a series or a folder: :func:`to_dask`.
+
+The graphs come from :mod:`dicomio.series.lazy`, shared with the napari
+reader: here every task opens its files (header only), decodes its frames and
+closes them, so the graph pickles small and runs on remote workers.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ..errors import SeriesError
+from ..image import DicomImage
+from ..series import lazy
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    import dask.array
+
+    from ..series import Series
+
+__all__ = ["to_dask"]
+
+
+def to_dask(
+    source: str | os.PathLike[str] | Series | Iterable[str | os.PathLike[str]],
+    *,
+    frames_per_chunk: int = 1,
+    rescale: bool = False,
+    color: str = "rgb",
+    backend: str | Sequence[str] | None = None,
+    threads: int | None = 1,
+    series: int | str | None = None,
+) -> dask.array.Array:
+    """A lazy dask array over a DICOM file, a series or a folder.
+
+    Shape and dtype come from the headers; nothing is decoded until the
+    array (or part of it) is computed. Each chunk is one task holding only
+    the file path, the frame indices and the decode options. It carries no
+    pixel data, no open file and no :class:`~dicomio.image.DicomImage`, so
+    the graph pickles small and runs on any dask scheduler, including a
+    ``dask.distributed`` cluster whose workers see the same files.
+
+    Parameters
+    ----------
+    source : path, Series or iterable of paths
+        A DICOM file: a multi-frame file gives ``(n, rows, cols[, samples])``,
+        a single-frame file ``(rows, cols[, samples])`` (as
+        :func:`dicomio.imread`). A :class:`dicomio.series.Series`, a folder,
+        a DICOMDIR or a list of files gives the series volume
+        ``(n, rows, cols[, samples])`` (as :meth:`Series.read`). A folder must
+        hold exactly one series unless ``series`` picks one.
+    frames_per_chunk : int
+        Frames (or slices) per chunk along axis 0. The default, 1, gives one
+        task per frame; larger values give fewer, bigger tasks, which suits
+        many small frames.
+    rescale : bool
+        Apply the modality LUT (RescaleSlope/Intercept; Hounsfield units for
+        CT). The dtype is then :attr:`DicomImage.rescaled_dtype` or
+        :meth:`Series.rescaled_dtype`.
+    color : {"rgb", "native"}
+        Colour output, as for :class:`dicomio.DicomImage`.
+    backend : str or sequence of str, optional
+        Force these decoding backends (they must be installed on the workers).
+    threads : int or None
+        Decoding threads inside one task. The default, 1, suits dask, which
+        already runs chunks in parallel. None uses every core of the worker.
+    series : int or str, optional
+        For a folder, DICOMDIR or list holding several series: the index in
+        :attr:`ScanResult.series`, or a :attr:`Series.key` / ``uid``.
+
+    Returns
+    -------
+    dask.array.Array
+
+    Raises
+    ------
+    SeriesError
+        When a folder holds no series, or several and ``series`` does not
+        pick one (the message lists them).
+    DicomioError
+        When the header cannot be read. Decode errors surface on compute,
+        naming the file, frame, Transfer Syntax and backends tried.
+    TypeError
+        For in-memory sources (bytes, file objects, datasets): tasks reopen
+        the file by path.
+
+    Examples
+    --------
+    >>> arr = dicomio.to_dask("cine.dcm", frames_per_chunk=8)   # doctest: +SKIP
+    >>> vol = dicomio.to_dask("/data/exam/CT", rescale=True)    # doctest: +SKIP
+    >>> vol[:, 256].max().compute()                             # doctest: +SKIP
+    """
+    from ..series import Series
+
+    if isinstance(frames_per_chunk, bool) or not isinstance(
+            frames_per_chunk, (int, np.integer)) or frames_per_chunk < 1:
+        raise ValueError(f"frames_per_chunk must be a positive integer, "
+                         f"not {frames_per_chunk!r}")
+    options = lazy.decode_options(rescale, color, backend, threads)
+    fpc = int(frames_per_chunk)
+    if isinstance(source, Series):
+        if series is not None:
+            raise ValueError("series= picks one series of a folder; "
+                             "a Series was given")
+        return _series_array(source, fpc, options)
+    if isinstance(source, (str, os.PathLike)):
+        path = os.fspath(source)
+        if os.path.isdir(path) or os.path.basename(path).upper() == "DICOMDIR":
+            return _series_array(_pick_series(path, series), fpc, options)
+        if series is not None:
+            raise ValueError("series= picks one series of a folder, DICOMDIR or "
+                             f"list of files; {path!r} is a single file")
+        return _file_array(path, fpc, options)
+    in_memory = (isinstance(source, (bytes, bytearray, memoryview, DicomImage))
+                 or hasattr(source, "read") or hasattr(source, "file_meta"))
+    if isinstance(source, Iterable) and not in_memory:
+        paths = list(source)
+        if paths and all(isinstance(p, (str, os.PathLike)) for p in paths):
+            return _series_array(_pick_series([os.fspath(p) for p in paths], series),
+                                 fpc, options)
+    raise TypeError(f"to_dask needs a file path, a folder, a list of paths or a "
+                    f"dicomio.series.Series, not {type(source).__name__}: its tasks "
+                    "reopen the file by path on the workers")
+
+def _file_array(path: str, fpc: int, options: lazy.Decode) -> dask.array.Array:
+    path = os.path.abspath(path)
+    with DicomImage(path, backend=options.backend, color=options.color) as img:
+        n = img.n_frames
+        frame_shape = tuple(img.frame_shape)
+        dtype = np.dtype(img.rescaled_dtype if options.rescale else img.dtype)
+    name = "dicomio-file-" + lazy.graph_token([(path, 0, None)], fpc, options)
+    if n == 1:
+        # Like imread: a single frame is a 2D (or colour 3D) image.
+        return lazy.chunked_array(
+            name, 1, frame_shape, dtype, 1,
+            lambda a, b: (lazy.read_file_chunk, path, 0, None, options),
+            stacked=False)
+    return lazy.chunked_array(
+        name, n, frame_shape, dtype, fpc,
+        lambda a, b: (lazy.read_file_chunk, path, a, b, options))
+
+
+def _series_array(series: Series, fpc: int, options: lazy.Decode) -> dask.array.Array:
+    # The series' own recipe per slice: path, frame, the modality LUT to
+    # apply (None: none) and the dtype read() would give.
+    items, dtype, frame_shape = lazy.series_items(
+        series, rescale=options.rescale, color=options.color,
+        backend=options.backend, absolute=True)
+    name = "dicomio-series-" + lazy.graph_token(items, frame_shape, dtype.str, fpc,
+                                                options)
+    return lazy.chunked_array(
+        name, len(items), frame_shape, dtype, fpc,
+        lambda a, b: (lazy.read_chunk, tuple(items[a:b]), frame_shape, dtype.str,
+                      options))
+
+
+def _pick_series(source: str | list[str], pick: int | str | None) -> Series:
+    """The one series in a folder, DICOMDIR or file list (or the one picked)."""
+    from ..series import scan
+
+    result = scan(source)
+    found = result.series
+    where = repr(source) if isinstance(source, str) else "the files given"
+    if not found:
+        skips = ", ".join(f"{n} {r}" for r, n in result.skipped_counts.items())
+        raise SeriesError(f"no image series in {where}"
+                          + (f" (skipped: {skips})" if skips else ""))
+    if pick is None:
+        if len(found) == 1:
+            return found[0]
+        raise SeriesError(
+            f"{where} holds {len(found)} series; pass series= (an index or a key) "
+            "or a Series from dicomio.series.scan():\n" + _listing(found))
+    if isinstance(pick, (int, np.integer)) and not isinstance(pick, bool):
+        if not -len(found) <= int(pick) < len(found):
+            raise SeriesError(f"series index {pick} out of range: {len(found)} "
+                              f"series in {where}:\n" + _listing(found))
+        return found[int(pick)]
+    chosen = [s for s in found if s.key == pick] or [s for s in found if s.uid == pick]
+    if len(chosen) != 1:
+        what = "no series" if not chosen else f"{len(chosen)} volumes for"
+        raise SeriesError(f"{what} {pick!r} in {where}:\n" + _listing(found))
+    return chosen[0]
+
+
+def _listing(found: Sequence[Series]) -> str:
+    return "\n".join(f"  [{i}] {s.label} {s.modality} {s.n_slices} slice(s) "
+                     f"key={s.key}" for i, s in enumerate(found))
+
+
