@@ -39,10 +39,11 @@ process-wide state, so it is serialised by a lock, and the cache makes it
 rare. Decoding runs outside it, in parallel: dicomio issues no warnings
 there, and whatever a codec issues reaches the caller's filters as usual.
 
-:func:`dicomio.to_dask` builds the same kind of graph for general use; its
-tasks open and close their file each time so they run anywhere. napari runs
-chunks in this process, over and over as the user browses, which is what the
-cache and the log are for.
+The graph and the chunk decoding are :mod:`dicomio.series.lazy`'s, shared
+with :func:`dicomio.to_dask`, whose tasks open and close their file each
+time so they run anywhere. napari runs chunks in this process, over and over
+as the user browses, which is what the cache and the log are for: they are
+what this module passes in.
 """
 
 from __future__ import annotations
@@ -57,10 +58,10 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import SeriesError
 from ..image import DicomImage
+from ..series import lazy
 from ..tsyntax import lookup
-from ..values.rescale import apply_rescale, read_rescaled
+from ..values.rescale import apply_rescale
 
 __all__ = [
     "CHUNK_BUDGET_MS",
@@ -106,7 +107,7 @@ _images: OrderedDict[tuple[Any, ...], DicomImage] = OrderedDict()
 _headers: OrderedDict[tuple[str, int, int], tuple[Any, int]] = OrderedDict()
 _log: OrderedDict[tuple[str, int], dict[str, Any]] = OrderedDict()
 
-Item = tuple[str, int, tuple[float, float] | None]
+Item = lazy.Item
 
 
 def _key(path: str) -> str:
@@ -285,34 +286,6 @@ def decode_frame(
     return _rescaled(raw, rescale, out_dtype)
 
 
-def _decode_file(path: str, group: list[tuple[int, int, Any]], out: np.ndarray,
-                 color: str) -> None:
-    """Decode ``(position, frame, rescale)`` of one file into ``out[position]``."""
-    img = open_image(path, color)
-    if tuple(img.frame_shape) != out.shape[1:]:
-        raise SeriesError(f"slices of this file have shape {img.frame_shape}, the "
-                          f"series expects {out.shape[1:]}", path=path)
-    frames = [frame for _, frame, _ in group]
-    try:
-        # Straight into the chunk where it can (the frames decode in parallel
-        # threads), as a series read does.
-        read_rescaled(img, frames, [pos for pos, _, _ in group],
-                      [params for _, _, params in group], out)
-    except Exception:
-        # Which frame failed, for the log: decode them one by one (rare path).
-        for pos, frame, params in group:
-            try:
-                arr = img.read(frame, threads=1)
-            except Exception as exc:
-                _record_failed(img, path, frame, exc)
-                raise
-            _record_decoded(img, path, frame)
-            out[pos] = _rescaled(arr, params, out.dtype)
-        raise  # a failure the frames alone do not reproduce (e.g. memory)
-    for frame in frames:
-        _record_decoded(img, path, frame)
-
-
 def decode_chunk(items: Sequence[Item], frame_shape: tuple[int, ...], dtype: str,
                  color: str) -> np.ndarray:
     """One dask chunk: the slices ``items`` as one ``(len(items), *frame_shape)`` array.
@@ -333,13 +306,11 @@ def decode_chunk(items: Sequence[Item], frame_shape: tuple[int, ...], dtype: str
     -------
     numpy.ndarray
     """
-    out = np.empty((len(items), *frame_shape), np.dtype(dtype))
-    by_path: dict[str, list[tuple[int, int, Any]]] = {}
-    for pos, (path, frame, params) in enumerate(items):
-        by_path.setdefault(path, []).append((pos, int(frame), params))
-    for path, group in by_path.items():
-        _decode_file(path, group, out, color)
-    return out
+    # The shared chunk decoder, with this module's cache of open images
+    # (never closed here) and its provenance log.
+    return lazy.decode_items(items, frame_shape, dtype,
+                             lambda path: open_image(path, color), close=False,
+                             on_decoded=_record_decoded, on_failed=_record_failed)
 
 
 def _cost_ms_per_mib(transfer_syntax: str) -> float:
@@ -416,37 +387,16 @@ def lazy_stack(
     -------
     dask.array.Array
     """
-    import dask.array as da
-    from dask.base import tokenize
-
     dtype = np.dtype(dtype)
     if chunk is None:
         file_per_slice = len({path for path, _ in slices}) == len(slices)
         chunk = frames_per_chunk(frame_shape, dtype, transfer_syntaxes, file_per_slice)
     step = max(1, int(chunk))
-    items: list[Item] = [
-        (path, int(frame), (float(p[0]), float(p[1])) if p else None)
-        for (path, frame), p in zip(slices, rescale, strict=True)]
-    stamps = []
-    for path, frame, _ in items:
-        try:
-            st = os.stat(path)
-            stamps.append((_key(path), frame, st.st_mtime_ns, st.st_size))
-        except OSError:
-            stamps.append((_key(path), frame, 0, 0))
+    items = lazy.make_items(slices, rescale)
+    shape = tuple(int(s) for s in frame_shape)
     # The name changes when a file does, so napari's chunk cache (keyed by
     # task name) never serves pixels of an older version of the file.
-    name = "dicomio-" + tokenize(stamps, frame_shape, dtype.str,
-                                 [p for _, _, p in items], color, step)
-    zeros = (0,) * len(frame_shape)
-    shape = tuple(int(s) for s in frame_shape)
-    starts = range(0, len(items), step)
-    graph = {
-        (name, k, *zeros): (decode_chunk, tuple(items[s:s + step]), shape,
-                            dtype.str, color)
-        for k, s in enumerate(starts)
-    }
-    sizes = tuple(min(step, len(items) - s) for s in starts)
-    chunks = (sizes, *((s,) for s in shape))
-    meta = np.empty((0,) * (1 + len(frame_shape)), dtype)
-    return da.Array(graph, name, chunks, dtype=dtype, meta=meta)
+    name = "dicomio-" + lazy.graph_token(items, shape, dtype.str, color, step)
+    return lazy.chunked_array(
+        name, len(items), shape, dtype, step,
+        lambda a, b: (decode_chunk, tuple(items[a:b]), shape, dtype.str, color))
