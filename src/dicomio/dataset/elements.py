@@ -5,7 +5,7 @@ validation and value classes: most of the time of a header scan over
 thousands of files. :func:`raw_value` converts the plain elements a reader
 needs (binary integers and the ASCII-only text VRs IS, DS, UI and CS, which
 no character set affects) straight from the raw bytes, exactly as pydicom
-would (``tests/test_series_io.py`` compares them on every element of both
+would (``tests/series/test_records.py`` compares them on every element of both
 corpora), and hands everything else back to pydicom.
 """
 

@@ -45,14 +45,8 @@ apart in :attr:`Series.split`; :func:`stack_series` stacks siblings into 4D.
 
 from __future__ import annotations
 
-from .geometry import (
-    GAP_FACTOR,
-    ORIENTATION_TOLERANCE,
-    POSITION_TOLERANCE,
-    SPACING_ATOL,
-    SPACING_RTOL,
-    Geometry,
-)
+from . import geometry as _geometry
+from .geometry import Geometry
 from .lazy import read_slice
 from .reader import Series
 from .scanning import ScanResult, SeriesWarning, scan
@@ -75,3 +69,17 @@ __all__ = [
     "GAP_FACTOR",
 ]
 
+# The tolerances live in .geometry (grouping and geometry use them); they are
+# named here again so the API reference shows them with their meaning.
+#: Largest difference of any direction cosine for two orientations to be equal
+#: (about 0.06 degrees): scanners write IOP with 5-6 decimals, so rounding
+#: noise stays far below it while a real change of plane is far above it.
+ORIENTATION_TOLERANCE = _geometry.ORIENTATION_TOLERANCE
+#: Two slices closer than this along the normal (mm) share a position.
+POSITION_TOLERANCE = _geometry.POSITION_TOLERANCE
+#: Relative tolerance on slice positions, as a fraction of the slice spacing.
+SPACING_RTOL = _geometry.SPACING_RTOL
+#: Absolute tolerance on slice positions (mm).
+SPACING_ATOL = _geometry.SPACING_ATOL
+#: A step at least this many times the median step is reported as a gap.
+GAP_FACTOR = _geometry.GAP_FACTOR

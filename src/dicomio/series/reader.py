@@ -321,8 +321,8 @@ class Series:
             frames = [self._recs[s].frame for _, s in items]
             targets = [pos for pos, _ in items]
             with _open_image(self._recs[items[0][1]], backend=backend,
-                                  color=color, threads=inner,
-                                  memory_limit=memory_limit) as img:
+                             color=color, threads=inner,
+                             memory_limit=memory_limit) as img:
                 if tuple(img.frame_shape) != frame_shape:
                     raise SeriesError(
                         f"slices of this file have shape {img.frame_shape}, the "
