@@ -25,7 +25,13 @@ Importing dicomio puts the plugin
 
 Anything that is not DICOM is declined at once (one read of the first 256
 bytes, no codec import), so PNG, TIFF, ... still reach their own plugins,
-bytes input included. :func:`unregister` restores imageio's tables exactly as
+bytes input included. The refusal is a :class:`PluginRefusedError`, both
+imageio's ``InitializationError`` and a :class:`dicomio.DicomioError` naming
+the file and the reason (``not DICOM: no 'DICM' at byte 128``, ``the file is
+empty``); with ``plugin="dicomio"`` imageio's own ``OSError`` is raised from
+it. A folder with no image series raises :class:`dicomio.SeriesError` naming
+the folder; a missing path is imageio's ``FileNotFoundError`` (imageio checks
+it before any plugin is asked). :func:`unregister` restores imageio's tables exactly as
 they were; :func:`register` adds the plugin again. Without registration, pass
 the class: ``iio.imread(path, plugin=DicomPlugin)``.
 
@@ -135,11 +141,13 @@ Examples
 
 from __future__ import annotations
 
+from .detect import PluginRefusedError
 from .plugin import DicomPlugin
 from .registration import EXTENSIONS, PLUGIN_NAME, is_registered, register, unregister
 
 __all__ = [
     "DicomPlugin",
+    "PluginRefusedError",
     "register",
     "unregister",
     "is_registered",

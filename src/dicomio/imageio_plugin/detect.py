@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+from typing import NoReturn
 
 from imageio.core.request import URI_FILENAME, InitializationError, Request
 
+from ..errors import DicomioError, InvalidDicomError
 from .registration import EXTENSIONS
 
 _MAGIC = b"DICM"
@@ -13,6 +15,24 @@ _MAGIC_AT = 128
 # (0002,0002) Media Storage SOP Class UID = Media Storage Directory Storage, as
 # the (always explicit VR little endian) File Meta Information writes it.
 _DICOMDIR_META = b"\x02\x00\x02\x00UI\x14\x001.2.840.10008.1.3.10"
+
+
+class PluginRefusedError(DicomioError, InitializationError):
+    """The plugin declines a resource; imageio then tries its next plugin.
+
+    It is imageio's :class:`~imageio.core.request.InitializationError`, so
+    plugin selection moves on, and a :class:`dicomio.DicomioError` naming the
+    resource and the reason, raised from an
+    :class:`~dicomio.InvalidDicomError` that says the same. With
+    ``plugin="dicomio"`` imageio raises its own ``OSError`` ("can not handle
+    the given uri") *from* this error, so the reason is in the cause chain.
+    """
+
+
+def refuse(where: str, reason: str) -> NoReturn:
+    """Decline ``where`` (a path or imageio's ``"<bytes>"``) for ``reason``."""
+    raise PluginRefusedError(reason, path=where) from InvalidDicomError(
+        reason, path=where)
 
 
 def classify(request: Request) -> str:
@@ -36,13 +56,16 @@ def classify(request: Request) -> str:
         else:
             head = bytes(request.firstbytes or b"")
     except Exception as exc:  # noqa: BLE001 - unreadable: not ours to judge
-        raise InitializationError(f"cannot read the first bytes: {exc}") from None
+        refuse(request.filename, f"cannot read the first bytes: {exc}")
     if head[_MAGIC_AT:_MAGIC_AT + 4] == _MAGIC:
         return "dicomdir" if is_path and _DICOMDIR_META in head else "file"
     if request.extension in EXTENSIONS and _starts_like_dataset(head):
         return "file"
-    raise InitializationError(
-        f"{request.filename!r} is not DICOM (no 'DICM' at byte 128)")
+    if not head:
+        refuse(request.filename, "not DICOM: the file is empty (0 bytes)")
+    refuse(request.filename, "not DICOM: no 'DICM' at byte 128"
+           + (" and no data set at byte 0" if request.extension in EXTENSIONS
+              else ""))
 
 
 def _starts_like_dataset(head: bytes) -> bool:

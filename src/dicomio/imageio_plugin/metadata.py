@@ -162,8 +162,9 @@ def pick_series(result: ScanResult, series: int | str | None, where: str) -> Ser
     found = list(result.series)
     if not found:
         skips = ", ".join(f"{n} {r}" for r, n in result.skipped_counts.items())
-        raise SeriesError(f"no image series in {where}"
-                          + (f" (skipped: {skips})" if skips else ""))
+        raise SeriesError("no image series"
+                          + (f" (skipped: {skips})" if skips else " (no files found)"),
+                          path=where)
     if series is None:
         if len(found) == 1:
             return found[0]
