@@ -1,7 +1,7 @@
 """Every (file, backend) pair that applies, forced: no silent fallback hides a bug.
 
 Ground truth is the uncompressed pair, the bundled sample's source array, or
-the default decode, which test_image.py holds against pydicom.
+the default decode, which tests/image/test_image.py holds against pydicom.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ EXCLUDE: dict[tuple[str, str], str] = {
     ("JPEG-lossy.dcm", "pylibjpeg"): "libjpeg rejects this stream's marker order "
     "(pydicom cannot decode it either)",
 }
-# Corrupt on purpose: every backend must fail (checked in test_image.py).
+# Corrupt on purpose: every backend must fail (checked in tests/image/test_image.py).
 BROKEN = {"JPEG2000-embedded-sequence-delimiter.dcm"}
 
 # Lossy files: backends differ by IDCT rounding, chroma upsampling and colour

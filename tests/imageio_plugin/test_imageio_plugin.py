@@ -25,6 +25,7 @@ from dicomio import encode, samples
 from dicomio.imageio_plugin import (
     EXTENSIONS,
     DicomPlugin,
+    PluginRefusedError,
     is_registered,
     register,
     unregister,
@@ -332,6 +333,74 @@ def test_declining_imports_no_codec():
     proc = subprocess.run([sys.executable, "-c", code], input=_png_bytes(),
                           capture_output=True, timeout=60)
     assert proc.returncode == 0, proc.stderr.decode()
+
+
+def _chain(exc: BaseException | None) -> list[BaseException]:
+    """``exc`` and every exception it was raised from, outermost first."""
+    seen: list[BaseException] = []
+    while exc is not None and exc not in seen:
+        seen.append(exc)
+        exc = exc.__cause__ or exc.__context__
+    return seen
+
+
+@pytest.mark.parametrize("name, content, reason", [
+    ("text.dcm", b"hello, not DICOM\n", "no 'DICM' at byte 128"),
+    ("notes.txt", b"hello, not DICOM\n" * 20, "no 'DICM' at byte 128"),
+    ("empty.dcm", b"", "empty"),
+])
+def test_refusal_names_the_file_and_the_reason(tmp_path, name, content, reason):
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(OSError) as info:
+        iio.imread(path, plugin="dicomio")
+    errors = [e for e in _chain(info.value) if isinstance(e, dicomio.DicomioError)]
+    assert errors, _chain(info.value)
+    for error in errors:
+        assert error.path == str(path) and str(path) in str(error)
+        assert reason in str(error)
+    # The refusal itself is both imageio's and dicomio's error.
+    assert isinstance(errors[0], InitializationError)
+    assert isinstance(errors[0], PluginRefusedError)
+    assert isinstance(errors[0].__cause__, dicomio.InvalidDicomError)
+    assert path.read_bytes() == content  # input untouched
+
+
+def test_refused_bytes_name_the_source_and_keep_the_request():
+    data = _png_bytes()
+    request = Request(data, "r")
+    with pytest.raises(PluginRefusedError, match="<bytes>.*no 'DICM' at byte 128"):
+        DicomPlugin(request)
+    gc.collect()  # a refused instance never finishes the shared request
+    from imageio.plugins.pillow import PillowPlugin
+
+    with PillowPlugin(request) as handle:
+        assert handle.read().shape == (5, 7)
+    with pytest.raises(OSError) as info:
+        iio.imread(b"", plugin="dicomio")
+    assert any(isinstance(e, dicomio.DicomioError) and "empty" in str(e)
+               for e in _chain(info.value))
+
+
+def test_folder_without_dicom_names_the_folder(tmp_path):
+    folder = tmp_path / "nothing"
+    folder.mkdir()
+    with pytest.raises(dicomio.SeriesError) as info:
+        iio.imread(folder, plugin="dicomio")
+    assert info.value.path == str(folder) and "no image series" in str(info.value)
+    (folder / "a.txt").write_text("not DICOM")
+    with pytest.raises(dicomio.SeriesError, match="no image series.*1 not DICOM") as info:
+        iio.imread(folder, plugin="dicomio")
+    assert info.value.path == str(folder) and str(folder) in str(info.value)
+
+
+def test_missing_path_is_imageios_file_not_found(tmp_path):
+    # imageio checks that a path exists before it asks any plugin, so no
+    # dicomio error can join this one; it already names the path and reason.
+    missing = tmp_path / "missing.dcm"
+    with pytest.raises(FileNotFoundError, match="missing.dcm") as info:
+        iio.imread(missing, plugin="dicomio")
+    assert info.value.filename == str(missing)
 
 
 def test_legacy_dicom_plugin_no_longer_used(tmp_path):

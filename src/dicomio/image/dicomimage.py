@@ -1,0 +1,376 @@
+"""DicomImage: one DICOM file, header parsed once, frames decoded on demand.
+
+Opening reads the header (pydicom, stopping at Pixel Data) and, for
+encapsulated data, the item headers of the fragments; no pixel byte is read
+until a frame is asked for. Frames decode in parallel threads, each straight
+into its slice of one preallocated array, through the first capable backend
+(falling back to the next on failure). Every frame records which backend
+produced it and a colour report (see :mod:`dicomio.values.photometric`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import threading
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from pydicom.dataset import Dataset
+
+from ..backends import registry
+from ..dataset.jsonify import to_json_dict
+from ..errors import DecodeError, DicomioError, MemoryLimitError
+from ..sources.local import _Reader, open_bytes
+from ..values import photometric
+from ..values import rescale as _rescale
+from . import header
+from .decode import FrameDecoding, _run_parallel
+from .limits import memory_limit
+from .open import Opening
+from .state import DicomioWarning, FrameInfo, check_color
+
+
+class DicomImage(Opening, FrameDecoding):
+    """One DICOM image file, decoded lazily.
+
+    Parameters
+    ----------
+    source : str, os.PathLike, bytes, binary file object or pydicom.Dataset
+        The file. Paths are read frame by frame; other sources are held in
+        memory.
+    backend : str or list of str, optional
+        Force these backends instead of the default order.
+    color : {"rgb", "native"}
+        ``"rgb"`` (default) returns colour images as RGB; ``"native"`` keeps
+        the coded YCbCr where the codec allows it.
+    threads : int, optional
+        Threads for decoding frames in parallel (default: all cores).
+    memory_limit : int, optional
+        Refuse to allocate an output larger than this many bytes (default
+        :func:`memory_limit`).
+    isolate : bool, optional
+        Decode frames in worker processes, so a codec that crashes (SIGSEGV,
+        SIGABRT) or hangs becomes a :class:`DecodeError` instead of killing
+        the caller. ``True``: every backend; ``False``: none; ``None``
+        (default, unless ``DICOMIO_ISOLATE`` says otherwise): only backends
+        known to abort on corrupt streams (GDCM). See :mod:`dicomio.backends._guard`.
+
+    Examples
+    --------
+    >>> import dicomio
+    >>> img = dicomio.DicomImage(dicomio.samples.path("JPEGBaseline8Bit"))
+    >>> img.shape == img.read().shape
+    True
+    """
+
+    def __init__(
+        self,
+        source: Any,
+        *,
+        backend: str | Sequence[str] | None = None,
+        color: str = "rgb",
+        threads: int | None = None,
+        memory_limit: int | None = None,
+        isolate: bool | None = None,
+    ) -> None:
+        self._configure(backend, color, threads, memory_limit, isolate)
+        if isinstance(source, Dataset):
+            self._open_dataset(source)
+        else:
+            path, data = open_bytes(source)
+            self.path = path
+            self._open(path, data)
+        self._issue_warnings()
+
+    def _issue_warnings(self) -> None:
+        for w in self.warnings:
+            warnings.warn(f"{self._where()}: {w}", DicomioWarning, stacklevel=3)
+
+    @classmethod
+    def _from_header(cls, path: str, ds: Dataset, tell: int, *,
+                     backend: str | Sequence[str] | None = None, color: str = "rgb",
+                     threads: int | None = None, memory_limit: int | None = None,
+                     warn: bool = True) -> DicomImage:
+        """Open ``path`` with a header parsed already (private: dicomio.series).
+
+        ``ds`` and ``tell`` as for :meth:`_open_header`; when that declines
+        (the file changed since it was parsed) the file is opened normally.
+        ``warn=False`` leaves the tolerated defects in :attr:`warnings`
+        without issuing them (for callers in worker threads, where
+        ``warnings.catch_warnings`` would swap the filters of every thread).
+        """
+        self = cls.__new__(cls)
+        self._configure(backend, color, threads, memory_limit, None)
+        if not self._open_header(path, ds, tell):
+            # Rare (the file changed since the scan): parse it again, quietly
+            # when asked to.
+            with contextlib.nullcontext() if warn else warnings.catch_warnings():
+                if not warn:
+                    warnings.simplefilter("ignore")
+                return cls(path, backend=backend, color=color, threads=threads,
+                           memory_limit=memory_limit)
+        if warn:
+            self._issue_warnings()
+        return self
+
+    # ----------------------------------------------------------- properties
+    @property
+    def n_frames(self) -> int:
+        """Number of frames."""
+        return self.spec.number_of_frames
+
+    @property
+    def frame_shape(self) -> tuple[int, ...]:
+        """``(rows, columns)`` or ``(rows, columns, samples)``."""
+        return self.spec.frame_shape
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """Shape of :meth:`read` with no index."""
+        if self.n_frames == 1:
+            return self.frame_shape
+        return (self.n_frames, *self.frame_shape)
+
+    @property
+    def dtype(self) -> np.dtype[Any]:
+        """Dtype of :meth:`read` without rescale."""
+        return self.spec.dtype
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    @property
+    def is_color(self) -> bool:
+        """True when frames have 3 or 4 samples per pixel."""
+        return self.spec.samples_per_pixel > 1
+
+    @property
+    def decoder(self) -> str | None:
+        """The backend(s) that decoded frames so far, comma separated."""
+        names = list(dict.fromkeys(i.backend for _, i in sorted(self._infos.items())))
+        return ", ".join(names) if names else None
+
+    @property
+    def planned_decoder(self) -> str | None:
+        """The backend that would be tried first (None when none is installed)."""
+        try:
+            return registry.candidates(self.spec, self.backend)[0].name
+        except DicomioError:
+            return None
+
+    def frame_info(self, index: int) -> FrameInfo | None:
+        """The :class:`FrameInfo` of a decoded frame, or None before decoding."""
+        return self._infos.get(self._check_index(index))
+
+    @property
+    def frame_infos(self) -> dict[int, FrameInfo]:
+        """Every decoded frame's :class:`FrameInfo`, by index."""
+        return dict(self._infos)
+
+    @property
+    def photometric(self) -> dict[str, Any]:
+        """The colour report: from decoded frames, else predicted from frame 0's header."""
+        if self._infos:
+            merged = photometric.merge_reports(
+                [i.photometric for _, i in sorted(self._infos.items())])
+            assert merged is not None
+            return merged
+        return self.predicted_photometric()
+
+    def predicted_photometric(self, color: str | None = None) -> dict[str, Any]:
+        """The colour report ``read(color=color)`` would give, from headers only.
+
+        Parses frame 0's codestream header (no decoding). ``color`` defaults
+        to the image's own ``color`` option.
+        """
+        color = color or self.color
+        check_color(color)
+        info = None
+        try:
+            if self.transfer_syntax.encapsulated and self.n_frames:
+                info = self._parse(self._frame_bytes(0), 0)
+        except DicomioError:
+            info = None
+        stream, cs, notes, mis = photometric.decide(self.spec, info)
+        return photometric.make_report(self.spec.photometric, cs,
+                                       self._predict_output(stream, color), notes, mis)
+
+    # --------------------------------------------------------------- rescale
+    @property
+    def rescale_params(self) -> tuple[float, float] | None:
+        """``(slope, intercept)`` of the modality LUT, or None when absent."""
+        return header.rescale_params(self.dataset)
+
+    @property
+    def rescaled_dtype(self) -> np.dtype[Any]:
+        """Dtype of ``read(rescale=True)``: integer when slope and intercept allow.
+
+        The same rule as a series (:func:`dicomio.values.rescale.rescaled_dtype`):
+        int16/int32/int64 when the slope is 1 and the intercept whole,
+        otherwise float32 (float64 for wider-than-16-bit data).
+        """
+        spec = self.spec
+        if spec.bits_allocated == 1:
+            return self.dtype
+        return _rescale.rescaled_dtype(
+            self.dtype, [(spec.bits_stored, bool(spec.pixel_representation),
+                          self.rescale_params)])
+
+    def rescale(self, arr: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """Apply the modality LUT (RescaleSlope/Intercept) to decoded pixels."""
+        params = self.rescale_params
+        if params is None and out is None:
+            return arr
+        return _rescale.apply_rescale(arr, params, self.rescaled_dtype, out=out)
+
+    # ------------------------------------------------------------ metadata
+    def header_dict(self) -> dict[str, Any]:
+        """JSON-friendly ``{keyword: value}`` of the header, without pixel data."""
+        return to_json_dict(self.dataset)
+
+    @property
+    def pixel_spacing(self) -> tuple[float, float] | None:
+        """(row, column) spacing in mm, from PixelSpacing or the functional groups."""
+        return header.pixel_spacing(self.dataset)
+
+    # ---------------------------------------------------------------- frames
+    def read(self, index: Any = None, *, rescale: bool = False,
+             out: np.ndarray | None = None, color: str | None = None,
+             backend: str | Sequence[str] | None = None,
+             threads: int | None = None) -> np.ndarray:
+        """Decode frames.
+
+        Parameters
+        ----------
+        index : None, int, slice, sequence of int or Ellipsis
+            ``None``: every frame (a single-frame file gives one 2D/3D frame);
+            an int: that frame; anything else: a batch ``(n, ...)``.
+        rescale : bool
+            Apply the modality LUT (HU for CT).
+        out : numpy.ndarray, optional
+            Write into this array (right shape and dtype) instead of a new one.
+        color, backend, threads : optional
+            Override the options given to the constructor for this call.
+
+        Returns
+        -------
+        numpy.ndarray
+        """
+        idx, batched = self._indices(index)
+        color = color or self.color
+        check_color(color)
+        cands = self._candidates(backend if backend is not None else self.backend)
+        want_rgb = color == "rgb"
+        shape = (len(idx), *self.frame_shape)
+        dtype = self.rescaled_dtype if rescale else self.dtype
+        # Python integers: a hostile header must not overflow int64 here.
+        nbytes = math.prod(shape) * dtype.itemsize
+        limit = self.memory_limit or memory_limit()
+        if nbytes > limit:
+            raise self._err(MemoryLimitError,
+                            f"the decoded output would take {nbytes / 2**20:.1f} MiB, "
+                            f"over the {limit / 2**20:.1f} MiB limit (set memory_limit= "
+                            "or DICOMIO_MEMORY_LIMIT to allow it)")
+        final_shape = shape if batched else shape[1:]
+        if out is not None:
+            if out.shape != final_shape or out.dtype != dtype:
+                raise ValueError(f"out= must have shape {final_shape} and dtype {dtype}")
+            result = out.reshape(shape)
+        elif getattr(self, "_native_missing", False):
+            # Fail before allocating: not one frame of the header's size is there.
+            raise self._err(DecodeError, "Pixel Data holds no complete frame "
+                            "(file truncated?)", frame=idx[0] if idx else None)
+        else:
+            try:
+                result = np.empty(shape, dtype)
+            except MemoryError:
+                raise self._err(MemoryLimitError, f"cannot allocate "
+                                f"{nbytes / 2**20:.1f} MiB for the output") from None
+        need_rescale = rescale and self.rescale_params is not None
+        nthreads = min(threads or self._threads(), len(idx))
+
+        scratch = threading.local()  # one frame buffer per thread, reused
+        # A frame decoded alone gets the threads inside the codec instead.
+        alone = (threads or self._threads()) if len(idx) == 1 else None
+
+        def work(k: int) -> None:
+            i = idx[k]
+            if need_rescale:
+                tmp = getattr(scratch, "frame", None)
+                if tmp is None:
+                    tmp = scratch.frame = np.empty(self.frame_shape, self.dtype)
+                self._decode_into(i, tmp, cands, want_rgb, alone)
+                self.rescale(tmp, out=result[k])
+            else:
+                self._decode_into(i, result[k], cands, want_rgb, alone)
+
+        if nthreads <= 1 or len(idx) <= 1:
+            for k in range(len(idx)):
+                work(k)
+        else:
+            _run_parallel(work, len(idx), nthreads)
+        return result if batched else result[0]
+
+    def frame(self, index: int, **kwargs: Any) -> np.ndarray:
+        """Decode one frame (same options as :meth:`read`)."""
+        return self.read(int(index), **kwargs)
+
+    def memmap(self) -> np.ndarray:
+        """Zero-copy view of uncompressed little-endian frames (``(n, ...)``).
+
+        Only for native little-endian data whose stored values need no fixing
+        (Bits Stored equal to Bits Allocated, no YBR_FULL_422, not 1-bit).
+        """
+        spec = self.spec
+        ok = (not self.transfer_syntax.encapsulated and not self.transfer_syntax.is_big_endian
+              and not self.transfer_syntax.is_deflated and self.path is not None
+              and spec.bits_allocated in (8, 16, 32, 64) and spec.bits_stored == spec.bits_allocated
+              and spec.photometric != "YBR_FULL_422" and not getattr(self, "_native_missing", False))
+        if not ok or isinstance(self._reader, _Reader) and self._reader._data is not None:
+            raise self._err(DicomioError, "memory mapping needs uncompressed little-endian "
+                            "data in a file, with Bits Stored equal to Bits Allocated")
+        shape: tuple[int, ...] = (self.n_frames, *self.frame_shape)
+        if spec.samples_per_pixel > 1 and spec.planar_configuration == 1:
+            raise self._err(DicomioError, "memory mapping needs colour-by-pixel data "
+                            "(Planar Configuration 0)")
+        assert self.path is not None
+        return np.memmap(self.path, dtype=spec.dtype, mode="r",
+                         offset=self._loc.offset, shape=shape)
+
+    # -------------------------------------------------------------- lifetime
+    def close(self) -> None:
+        """Release the file descriptor."""
+        if self._reader is not None:
+            self._reader.close()
+
+    def __enter__(self) -> DicomImage:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:
+            pass
+
+    def __repr__(self) -> str:
+        return (f"<DicomImage {self._where()!r} {self.transfer_syntax.keyword} "
+                f"shape={self.shape} dtype={self.dtype} "
+                f"PI={self.spec.photometric}>")
+
+
+def imread(source: Any, index: Any = None, **kwargs: Any) -> np.ndarray:
+    """Decode a DICOM file in one call.
+
+    ``kwargs`` go to :class:`DicomImage` (``backend``, ``color``, ``threads``,
+    ``memory_limit``) and :meth:`DicomImage.read` (``rescale``).
+    """
+    rescale = kwargs.pop("rescale", False)
+    with DicomImage(source, **kwargs) as img:
+        return img.read(index, rescale=rescale)

@@ -1,0 +1,110 @@
+"""What every part of :class:`~dicomio.image.DicomImage` shares.
+
+The image is built from parts with one job each: :mod:`.open` reads the
+header and plans the pixels, :mod:`.frames` finds each frame's bytes,
+:mod:`.decode` turns them into pixels. They work on the attributes declared
+here, set by :meth:`ImageState._configure` and the opening code.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydicom.dataset import Dataset
+
+from ..backends import _guard
+from ..backends._base import PixelSpec
+from ..errors import DicomioError
+from ..pixels.frames import Fragments, PixelLocation
+from ..sources.local import _Reader
+from ..tsyntax import TransferSyntax
+
+COLOR_OPTIONS = ("rgb", "native")
+
+
+class DicomioWarning(UserWarning):
+    """A recoverable problem in a file (tolerated and reported)."""
+
+
+@dataclass
+class FrameInfo:
+    """What happened when one frame was decoded.
+
+    Attributes
+    ----------
+    index : int
+        The 0-based frame index.
+    backend : str
+        The backend that produced the pixels.
+    photometric : dict
+        The colour report (declared, codestream, output, mismatch, notes).
+    tried : list of (str, str)
+        Backends that failed before ``backend`` succeeded, with reasons.
+    """
+
+    index: int
+    backend: str
+    photometric: dict[str, Any]
+    tried: list[tuple[str, str]] = field(default_factory=list)
+
+
+def check_color(color: str) -> None:
+    """Refuse a ``color`` option that is not one of :data:`COLOR_OPTIONS`."""
+    if color not in COLOR_OPTIONS:
+        raise ValueError(f"color must be one of {COLOR_OPTIONS}, not {color!r}")
+
+
+class ImageState:
+    """The attributes of an opened image, and the error every part raises."""
+
+    path: str | None
+    dataset: Dataset
+    transfer_syntax: TransferSyntax
+    spec: PixelSpec
+    warnings: list[str]
+    backend: str | Sequence[str] | None
+    color: str
+    threads: int | None
+    memory_limit: int | None
+    isolate: bool | None
+    # Set while opening: where Pixel Data is, and how frames are laid out in
+    # it (native: ``_length`` bytes; encapsulated: ``_frags`` grouped into
+    # ``_groups``, one list of fragment indices per frame). The optional ones
+    # exist only when they apply (``hasattr`` tells).
+    _loc: PixelLocation
+    _reader: _Reader | None
+    _length: int
+    _frags: Fragments
+    _groups: list[list[int]]
+    _native_missing: bool
+    _from_dataset: bool
+    _count_frames: bool
+    _infos: dict[int, FrameInfo]
+    _lock: threading.Lock
+
+    def _configure(self, backend: str | Sequence[str] | None, color: str,
+                   threads: int | None, memory_limit: int | None,
+                   isolate: bool | None) -> None:
+        check_color(color)
+        self.backend = backend
+        self.color = color
+        self.threads = threads
+        self.memory_limit = memory_limit
+        self.isolate = _guard.isolate_default() if isolate is None else bool(isolate)
+        self.warnings = []
+        self._infos = {}
+        self._lock = threading.Lock()
+        self._reader = None
+        self.path = None
+
+    def _where(self) -> str:
+        return self.path or "<in-memory DICOM>"
+
+    def _err(self, cls: type[DicomioError], msg: str, frame: int | None = None,
+             tried: Sequence[tuple[str, str]] = ()) -> DicomioError:
+        ts = getattr(self, "transfer_syntax", None)
+        return cls(msg, path=self.path or "<in-memory>", frame=frame,
+                   transfer_syntax=str(ts) if ts else None, tried=tried)

@@ -1,0 +1,88 @@
+"""Cheap checks: is this request DICOM at all, and which kind?"""
+
+from __future__ import annotations
+
+import os
+from typing import NoReturn
+
+from imageio.core.request import URI_FILENAME, InitializationError, Request
+
+from ..errors import DicomioError, InvalidDicomError
+from .registration import EXTENSIONS
+
+_MAGIC = b"DICM"
+_MAGIC_AT = 128
+# (0002,0002) Media Storage SOP Class UID = Media Storage Directory Storage, as
+# the (always explicit VR little endian) File Meta Information writes it.
+_DICOMDIR_META = b"\x02\x00\x02\x00UI\x14\x001.2.840.10008.1.3.10"
+
+
+class PluginRefusedError(DicomioError, InitializationError):
+    """The plugin declines a resource; imageio then tries its next plugin.
+
+    It is imageio's :class:`~imageio.core.request.InitializationError`, so
+    plugin selection moves on, and a :class:`dicomio.DicomioError` naming the
+    resource and the reason, raised from an
+    :class:`~dicomio.InvalidDicomError` that says the same. With
+    ``plugin="dicomio"`` imageio raises its own ``OSError`` ("can not handle
+    the given uri") *from* this error, so the reason is in the cause chain.
+    """
+
+
+def refuse(where: str, reason: str) -> NoReturn:
+    """Decline ``where`` (a path or imageio's ``"<bytes>"``) for ``reason``."""
+    raise PluginRefusedError(reason, path=where) from InvalidDicomError(
+        reason, path=where)
+
+
+def classify(request: Request) -> str:
+    """``"file"``, ``"dicomdir"`` or ``"folder"``; anything else is declined.
+
+    One read of the first 256 bytes, no codec import: non-DICOM input
+    raises :class:`~imageio.core.request.InitializationError` at once, so
+    imageio tries its next plugin.
+    """
+    is_path = getattr(request, "_uri_type", None) == URI_FILENAME
+    if is_path and os.path.isdir(request.filename):
+        # imageio offers a folder to a plugin only when the caller named
+        # one (plugin=) or an extension: the intent is explicit.
+        return "folder"
+    try:
+        if is_path:
+            # Read the head directly: opening the request's file here would
+            # leave it open in a request this instance may never finish.
+            with open(request.filename, "rb") as fh:
+                head = fh.read(256)
+        else:
+            head = bytes(request.firstbytes or b"")
+    except Exception as exc:  # noqa: BLE001 - unreadable: not ours to judge
+        refuse(request.filename, f"cannot read the first bytes: {exc}")
+    if head[_MAGIC_AT:_MAGIC_AT + 4] == _MAGIC:
+        return "dicomdir" if is_path and _DICOMDIR_META in head else "file"
+    if request.extension in EXTENSIONS and _starts_like_dataset(head):
+        return "file"
+    if not head:
+        refuse(request.filename, "not DICOM: the file is empty (0 bytes)")
+    refuse(request.filename, "not DICOM: no 'DICM' at byte 128"
+           + (" and no data set at byte 0" if request.extension in EXTENSIONS
+              else ""))
+
+
+def _starts_like_dataset(head: bytes) -> bool:
+    """A data set written without preamble: its first tag is (0002,xxxx) or
+    (0008,xxxx), followed by an explicit VR or a 4-byte implicit length."""
+    if len(head) < 8:
+        return False
+    for order in ("little", "big"):
+        group = int.from_bytes(head[0:2], order)
+        if group not in (0x0002, 0x0008):
+            continue
+        vr = head[4:6]
+        if vr.isalpha() and vr.isupper():
+            return True
+        # Implicit VR: a 4-byte value length, even, and small for group 0002
+        # or 0008 elements (binary noise rarely passes both tests).
+        length = int.from_bytes(head[4:8], order)
+        if length % 2 == 0 and length < 1 << 16:
+            return True
+    return False
