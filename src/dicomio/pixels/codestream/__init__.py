@@ -23,10 +23,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from ..errors import CodestreamError
+from ...errors import CodestreamError
 
-if TYPE_CHECKING:  # the backends package imports numpy; keep import cheap
-    from ..backends._base import PixelSpec
+if TYPE_CHECKING:  # spec imports numpy; keep this import cheap
+    from ..spec import PixelSpec
 
 __all__ = [
     "JpegInfo",
@@ -1148,7 +1148,7 @@ def validate(info: CodestreamInfo | None, spec: PixelSpec) -> list[str]:
     ----------
     info : JpegInfo, J2KInfo, RLEInfo, JXLInfo or None
         What :func:`parse` returned.
-    spec : dicomio.backends._base.PixelSpec
+    spec : dicomio.pixels.spec.PixelSpec
         What the DICOM header says.
 
     Returns
