@@ -103,6 +103,8 @@ _SOF_JPEGLS = frozenset({0xF7, 0xF9})
 _LSE = 0xF8
 _SOS = 0xDA
 _DHP = 0xDE
+# Segments whose contents parse_jpeg reads before the first scan.
+_NOTED = _SOF_T81 | _SOF_JPEGLS | {_DHP, 0xE0, 0xEE, 0xE8, _LSE}
 
 _JPEG_NAMES = {
     0xC4: "DHT",
@@ -253,21 +255,23 @@ def parse_jpeg(data: bytes | bytearray | memoryview) -> JpegInfo:
     pos = 2
     # Every pass moves pos forward by at least one byte: bounded by n.
     while True:
-        start, code, pos = _next_marker(buf, pos, n)
-        if code == 0x01 or 0xD0 <= code <= 0xD7:
+        start, code, pos, end = _next_segment(buf, pos, n)
+        if end < 0:
             continue  # TEM / RSTn carry no length; libjpeg ignores them here
-        end = _segment_end(buf, pos, n, code, start)
-        seg = buf[pos + 2 : end]
         if code == _SOS:
-            return _finish_jpeg(buf, seg, start, end, head)
-        head.note(code, seg, start)
+            return _finish_jpeg(buf, buf[pos + 2 : end], start, end, head)
+        if code in _NOTED:
+            head.note(code, buf[pos + 2 : end], start)
+        # DQT, DHT, DAC, DRI, COM, EXP, other APPn and JPGn: nothing we need.
         pos = end
 
 
-def _next_marker(buf: memoryview, pos: int, n: int) -> tuple[int, int, int]:
-    """Read the marker at ``pos``: ``(its offset, its code, the offset after it)``.
+def _next_segment(buf: memoryview, pos: int, n: int) -> tuple[int, int, int, int]:
+    """Read the marker at ``pos`` and its segment length.
 
-    Raises on markers that cannot occur before the first scan.
+    Returns the marker's offset, its code, the offset of its length field
+    and the offset just past its segment (-1 for TEM and RSTn, which have no
+    length). Raises on markers that cannot occur before the first scan.
     """
     if pos >= n:
         raise _truncated("JPEG header (no scan found)", pos, n)
@@ -277,14 +281,20 @@ def _next_marker(buf: memoryview, pos: int, n: int) -> tuple[int, int, int]:
         )
     start = pos
     # Any number of 0xFF fill bytes may precede a marker (T.81 B.1.1.2).
-    pos = _skip_fill(buf, pos)
+    if pos + 1 < n and buf[pos + 1] != 0xFF:
+        pos += 1  # the usual case: no fill bytes
+    else:
+        pos = _skip_fill(buf, pos)
     if pos >= n:
         raise _truncated("JPEG marker", start, n)
     code = buf[pos]
+    pos += 1
     if code == 0x00:
         raise CodestreamError(
             f"stuffed byte FF 00 at offset {start} outside entropy-coded data"
         )
+    if code == 0x01 or 0xD0 <= code <= 0xD7:
+        return start, code, pos, -1
     if code == 0xD8:
         raise CodestreamError(f"second SOI marker at offset {start}")
     if code == 0xD9:
@@ -293,11 +303,6 @@ def _next_marker(buf: memoryview, pos: int, n: int) -> tuple[int, int, int]:
         )
     if 0x02 <= code <= 0xBF:
         raise CodestreamError(f"reserved JPEG marker FF {code:02X} at offset {start}")
-    return start, code, pos + 1
-
-
-def _segment_end(buf: memoryview, pos: int, n: int, code: int, start: int) -> int:
-    """Offset just past the segment whose length field is at ``pos``."""
     if pos + 2 > n:
         raise _truncated(f"{_jpeg_marker_name(code)} segment length", pos, n)
     length = _u16(buf, pos)
@@ -312,7 +317,7 @@ def _segment_end(buf: memoryview, pos: int, n: int, code: int, start: int) -> in
             f"truncated {_jpeg_marker_name(code)} segment at offset {start}: it "
             f"declares {length} bytes but only {n - pos} remain"
         )
-    return end
+    return start, code, pos, end
 
 
 class _Header:
@@ -368,7 +373,6 @@ class _Header:
                 raise CodestreamError(f"empty LSE segment at offset {start}")
             if seg[0] == 4:
                 self.ls_size = _parse_lse_size(seg, start)
-        # DQT, DHT, DAC, DRI, COM, EXP, other APPn and JPGn: nothing we need.
 
 
 def _parse_lse_size(seg: memoryview, offset: int) -> tuple[int, int]:
