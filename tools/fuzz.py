@@ -32,7 +32,7 @@ Case ``k`` of seed ``s`` is the same on every machine with the same corpus:
 ``--seed s --case k`` replays it. Findings are saved in ``--findings``
 (default ``fuzz-findings/``) as ``<kind>-<hash>.dcm`` with a ``.json``
 describing the case; turn each into a named regression test in
-``tests/test_hostile.py``, and re-check saved findings with ``--replay``.
+``tests/robustness/``, and re-check saved findings with ``--replay``.
 
 Examples
 --------
@@ -40,7 +40,7 @@ The long run (documented in docs/robustness.md)::
 
     python tools/fuzz.py --seconds 600 --seed 1
 
-The fixed-seed slice that CI runs through tests/test_fuzz.py::
+The fixed-seed slice that CI runs through tests/robustness/test_fuzz.py::
 
     python tools/fuzz.py --cases 200 --seed 20240607
 

@@ -32,7 +32,7 @@ def require_eoi(data: bytes | memoryview, what: str = "JPEG-LS") -> None:
     """Refuse a JPEG / JPEG-LS stream that does not end with EOI (FFD9).
 
     CharLS refuses such streams anyway, but some truncated ones cost it
-    seconds of CPU first (tests/test_hostile.py); trailing zero padding is
+    seconds of CPU first (tests/robustness/test_codec_guard.py); trailing zero padding is
     allowed.
     """
     if bytes(data[-64:]).rstrip(b"\x00")[-2:] != b"\xff\xd9":

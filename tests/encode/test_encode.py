@@ -26,7 +26,7 @@ from dicomio.errors import EncodeError
 from dicomio.samples import _phantom
 from dicomio.tsyntax import TRANSFER_SYNTAXES, lookup
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 MIN_PSNR = 30.0  # dB, for every lossy round trip
 
 
