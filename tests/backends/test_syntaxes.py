@@ -3,7 +3,7 @@
 No public file covers J2K Part 2, HTJ2K, JPEG XL, Deflated Image Frame or
 Encapsulated Uncompressed, and few cover signed data, Bits Stored below Bits
 Allocated, planar colour or odd sizes in every codec. These arrays are made
-here, encoded with dicomio.encode (whose round trips test_encode.py checks
+here, encoded with dicomio.encode (whose round trips tests/encode/test_encode.py checks
 with independent decoders), and must come back exactly through every backend
 that claims them.
 """

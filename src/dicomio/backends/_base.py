@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from ..tsyntax import TransferSyntax
+from ..pixels.spec import PixelSpec
 
 __all__ = ["PixelSpec", "FrameContext", "Decoded", "Backend", "require_eoi"]
 
@@ -32,68 +32,11 @@ def require_eoi(data: bytes | memoryview, what: str = "JPEG-LS") -> None:
     """Refuse a JPEG / JPEG-LS stream that does not end with EOI (FFD9).
 
     CharLS refuses such streams anyway, but some truncated ones cost it
-    seconds of CPU first (tests/test_hostile.py); trailing zero padding is
+    seconds of CPU first (tests/robustness/test_codec_guard.py); trailing zero padding is
     allowed.
     """
     if bytes(data[-64:]).rstrip(b"\x00")[-2:] != b"\xff\xd9":
         raise ValueError(f"the {what} stream does not end with EOI (truncated)")
-
-
-@dataclass(frozen=True)
-class PixelSpec:
-    """What the DICOM header says every frame holds.
-
-    Attributes mirror the Image Pixel module; ``photometric`` is the declared
-    Photometric Interpretation.
-    """
-
-    transfer_syntax: TransferSyntax
-    rows: int
-    columns: int
-    samples_per_pixel: int = 1
-    bits_allocated: int = 8
-    bits_stored: int = 8
-    pixel_representation: int = 0
-    planar_configuration: int = 0
-    photometric: str = "MONOCHROME2"
-    number_of_frames: int = 1
-    float_pixels: bool = False
-
-    @property
-    def dtype(self) -> np.dtype[Any]:
-        """The NumPy dtype dicomio returns for one sample (before rescale)."""
-        if self.float_pixels:
-            return np.dtype("<f4" if self.bits_allocated == 32 else "<f8")
-        if self.bits_allocated == 1:
-            return np.dtype(np.uint8)
-        nbytes = max(1, (self.bits_allocated + 7) // 8)
-        nbytes = {1: 1, 2: 2, 3: 4, 4: 4}.get(nbytes, 8)
-        kind = "i" if self.pixel_representation else "u"
-        return np.dtype(f"{kind}{nbytes}")
-
-    @property
-    def frame_shape(self) -> tuple[int, ...]:
-        """``(rows, columns)`` or ``(rows, columns, samples)``."""
-        if self.samples_per_pixel == 1:
-            return (self.rows, self.columns)
-        return (self.rows, self.columns, self.samples_per_pixel)
-
-    @property
-    def frame_nbytes(self) -> int:
-        """Bytes of one decoded frame as dicomio returns it."""
-        n = self.rows * self.columns * self.samples_per_pixel
-        return n * self.dtype.itemsize
-
-    @property
-    def native_frame_nbytes(self) -> int:
-        """Bytes of one frame as stored uncompressed (bit-packed for 1-bit)."""
-        n = self.rows * self.columns * self.samples_per_pixel
-        if self.bits_allocated == 1:
-            return (n + 7) // 8
-        if self.photometric == "YBR_FULL_422" and not self.transfer_syntax.encapsulated:
-            # Uncompressed YBR_FULL_422 stores two luma per chroma pair.
-            n = self.rows * self.columns * 2
-        return n * ((self.bits_allocated + 7) // 8)
 
 
 @dataclass
