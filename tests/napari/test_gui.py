@@ -18,7 +18,7 @@ pytest.importorskip("pytestqt")
 from dicomio import samples  # noqa: E402
 from dicomio._napari import _lazy  # noqa: E402
 from dicomio._napari._widget import DicomHeaderWidget  # noqa: E402
-from tests.test_napari_reader import ROWS, slice_hu, write_ct_folder  # noqa: E402
+from tests.napari.test_reader import ROWS, slice_hu, write_ct_folder  # noqa: E402
 
 pytestmark = [
     pytest.mark.gui,
