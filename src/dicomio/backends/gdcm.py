@@ -44,7 +44,7 @@ class GdcmBackend(Backend):
     """Decode with python-gdcm's JPEG, JPEG-LS, JPEG 2000 and RLE codecs."""
 
     name = "gdcm"
-    install = 'pip install "dicomio[gdcm]"  (python-gdcm)'
+    install = 'pip install "dicomio[gdcm]"'
     modules = ("gdcm",)
     syntaxes = frozenset(
         u for u, t in TRANSFER_SYNTAXES.items() if t.family in _FAMILIES

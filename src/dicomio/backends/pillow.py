@@ -86,7 +86,7 @@ class PillowBackend(Backend):
     """Decode 8-bit JPEG and JPEG 2000 with Pillow."""
 
     name = "pillow"
-    install = 'pip install "dicomio[pillow]"  (Pillow)'
+    install = 'pip install "dicomio[pillow]"'
     modules = ("PIL", "PIL.Image", "PIL.features")
     syntaxes = frozenset(
         u for u, t in TRANSFER_SYNTAXES.items() if t.family in _FAMILIES

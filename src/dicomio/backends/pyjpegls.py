@@ -28,7 +28,7 @@ class PyjpeglsBackend(Backend):
     """Decode JPEG-LS with pyjpegls (CharLS)."""
 
     name = "pyjpegls"
-    install = 'pip install "dicomio[jpegls]"  (pyjpegls)'
+    install = 'pip install "dicomio[jpegls]"'
     modules = ("jpeg_ls",)
     syntaxes = frozenset(
         u for u, t in TRANSFER_SYNTAXES.items() if t.family == "jpegls"
