@@ -4,8 +4,9 @@
 dicomio's own import time), yet ``iio.imread("x.dcm")`` must pick dicomio
 after ``import dicomio`` whatever the order of the two imports. So: when
 imageio is imported already, register now; otherwise a finder on
-``sys.meta_path`` waits for the ``imageio`` package to be imported, lets it
-load as usual, registers the plugin, and removes itself.
+``sys.meta_path`` waits for the first import of ``imageio`` or of
+``dicomio.imageio_plugin`` (which imports imageio itself), lets it load as
+usual, registers the plugin once the module is complete, and removes itself.
 """
 
 from __future__ import annotations
@@ -14,58 +15,61 @@ import importlib.abc
 import importlib.machinery
 import importlib.util
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from types import ModuleType
 from typing import Any
 
 __all__ = ["register_when_imported"]
 
+_PLUGIN = "dicomio.imageio_plugin"
+
 
 def _register() -> None:
     try:
-        from . import imageio_plugin
+        import dicomio.imageio_plugin as plugin
     except ImportError:  # the adapter is optional
         return
-    imageio_plugin.register()
+    plugin.register()
 
 
-class _Loader(importlib.abc.Loader):
-    """imageio's own loader, followed by the registration."""
+class _Then(importlib.abc.Loader):
+    """A module's own loader, followed by ``then()`` once it is complete."""
 
-    def __init__(self, loader: Any) -> None:
+    def __init__(self, loader: Any, then: Callable[[], None]) -> None:
         self._loader = loader
+        self._then = then
 
     def create_module(self, spec: importlib.machinery.ModuleSpec) -> ModuleType | None:
         module: ModuleType | None = self._loader.create_module(spec)
         return module
 
     def exec_module(self, module: ModuleType) -> None:
-        # imageio's code sees its real loader (importlib.resources uses it).
+        # The module's code sees its real loader (importlib.resources uses it).
         module.__loader__ = self._loader
         if module.__spec__ is not None:
             module.__spec__.loader = self._loader
         self._loader.exec_module(module)
-        _register()
+        self._then()
 
 
-class _ImageioFinder(importlib.abc.MetaPathFinder):
-    """Finds nothing itself: wraps the loader of the real ``imageio`` spec."""
+class _Finder(importlib.abc.MetaPathFinder):
+    """Finds nothing itself: wraps the loader of the real spec."""
 
     def find_spec(self, fullname: str, path: Sequence[str] | None,
                   target: ModuleType | None = None
                   ) -> importlib.machinery.ModuleSpec | None:
-        if fullname != "imageio":
+        if fullname not in ("imageio", _PLUGIN):
             return None
-        _remove()
-        spec = importlib.util.find_spec("imageio")
+        _remove()  # one shot: whichever comes first registers
+        spec = importlib.util.find_spec(fullname)
         if spec is None or spec.loader is None \
                 or not hasattr(spec.loader, "exec_module"):
             return spec
-        spec.loader = _Loader(spec.loader)
+        spec.loader = _Then(spec.loader, _register)
         return spec
 
 
-_finder = _ImageioFinder()
+_finder = _Finder()
 
 
 def _remove() -> None:
