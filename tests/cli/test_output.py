@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import io
+import os
 import shutil
+import subprocess
+import sys
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
+from dicomio import samples
 from dicomio.cli._output import Reporter
 from tests.cli._run import plain, run
 from tests.conftest import corpus_file
@@ -123,3 +127,44 @@ def test_every_command_names_the_file_of_each_warning(tmp_path: Path) -> None:
             assert line.startswith(f"dicomio: warning: {where}: "), (what, line)
         assert any("Invalid value for VR IS: '1A'" in line for line in lines), what
         assert len(lines) == len(set(lines)), (what, lines)
+
+
+def _run_on_a_terminal(*args: str | os.PathLike[str]) -> tuple[int, str]:
+    """Run the command with stderr on a pseudo-terminal; what it drew there."""
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    master, slave = pty.openpty()
+    # A terminal of 24 rows and 80 columns (a new one has none).
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+    env = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "TERM")}
+    proc = subprocess.Popen([sys.executable, "-m", "dicomio", *map(str, args)],
+                            stdout=subprocess.DEVNULL, stderr=slave, env=env)
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            data = os.read(master, 4096)
+        except OSError:  # the terminal closed with the process
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(master)
+    return proc.wait(timeout=120), b"".join(chunks).decode("utf-8", "replace")
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="pseudo-terminals are POSIX")
+def test_folder_commands_draw_progress_on_a_terminal_unless_quiet(
+        tmp_path: Path) -> None:
+    src = tmp_path / "in"
+    src.mkdir()
+    for keyword, path in samples.all_paths().items():
+        shutil.copy(path, src / f"{keyword}.dcm")
+    rc, drawn = _run_on_a_terminal("decompress", src, tmp_path / "out")
+    assert rc == 0
+    assert "decompressing" in drawn and "\r" in drawn
+    rc, drawn = _run_on_a_terminal("decompress", "--quiet", src, tmp_path / "out2")
+    assert rc == 0 and drawn == ""
