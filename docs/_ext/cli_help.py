@@ -26,12 +26,12 @@ def help_text(command: str | None = None) -> str:
     """The ``--help`` output of ``dicomio [command]``."""
     import argparse
 
-    from dicomio.cli import _parser
+    from dicomio.cli.parser import build_parser
 
     saved = os.environ.get("COLUMNS")
     os.environ["COLUMNS"] = str(WIDTH)
     try:
-        parser = _parser()
+        parser = build_parser()
         if command:
             subs = [a for a in parser._actions
                     if isinstance(a, argparse._SubParsersAction)]

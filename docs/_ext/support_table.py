@@ -32,12 +32,11 @@ from sphinx.util.docutils import SphinxDirective
 
 #: What a cell of the syntax x backend table shows, per doctor status.
 CELL = {
-    "ok": "✓",
-    "wrong": "✗ wrong pixels",
-    "fail": "✗ error",
-    "missing": "not installed",
+    "verified": "✓",
+    "failing": "✗ failing",
+    "not installed": "not installed",
     "untested": "no sample",
-    "available": "installed",
+    "installed": "installed",
 }
 
 FAMILY_NAMES = {

@@ -8,7 +8,8 @@ True
 
 ``import dicomio`` loads numpy and pydicom only; codec libraries load the first
 time a frame needs them. When imageio is installed, importing dicomio also
-registers the ``"dicomio"`` ImageIO v3 plugin (see :mod:`dicomio.imageio_plugin`).
+registers the ``"dicomio"`` ImageIO v3 plugin (see :mod:`dicomio.imageio_plugin`),
+when imageio itself is imported: before or after dicomio.
 """
 
 from __future__ import annotations
@@ -78,15 +79,10 @@ def __getattr__(name: str) -> Any:
 
 
 def _register_imageio() -> None:
-    import importlib.util
+    # When imageio is imported: now, or later (see _imageio_hook).
+    from ._imageio_hook import register_when_imported
 
-    if importlib.util.find_spec("imageio") is None:
-        return
-    try:
-        from . import imageio_plugin
-    except ImportError:  # the adapter is optional
-        return
-    imageio_plugin.register()
+    register_when_imported()
 
 
 _register_imageio()

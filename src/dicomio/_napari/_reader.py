@@ -28,19 +28,16 @@ import numpy as np
 import pydicom
 from pydicom.dataset import Dataset
 
+from ..dataset.titles import series_title
 from ..errors import DicomioError, SeriesError
 from ..image import DicomioWarning
 from . import _lazy
 
 __all__ = ["get_reader", "read_dicom", "series_layer", "is_dicom_source",
-           "window_limits"]
+           "refusal", "window_limits"]
 
 LayerData = tuple[Any, dict[str, Any], str]
 PathOrPaths = str | os.PathLike[str] | Sequence[str | os.PathLike[str]]
-
-#: Markers appended to a layer name when the colour report says so.
-MISLABELLED_MARKER = " [mislabelled PI]"
-CONVERTED_MARKER = " [colour converted]"
 
 # Bounds of the look into a folder: entries listed, files whose first bytes
 # are read, headers parsed, and how deep sub-folders are visited.
@@ -146,10 +143,34 @@ def is_dicom_source(path: str | os.PathLike[str]) -> bool:
     Files need the ``DICM`` magic; folders are searched a little (a few
     hundred entries, a few levels deep) for one image or a DICOMDIR.
     """
+    return refusal(path) is None
+
+
+def refusal(path: str | os.PathLike[str]) -> str | None:
+    """Why the reader refuses ``path``, or None when it reads it.
+
+    The same cheap checks as :func:`get_reader`, in words a user can act on.
+    """
     p = os.fspath(path)
     if os.path.isdir(p):
-        return _folder_has_images(p)
-    return os.path.isfile(p) and _has_dicom_magic(p)
+        if _folder_has_images(p):
+            return None
+        return ("no DICOM image found in this folder (looked at up to "
+                f"{_MAX_ENTRIES} entries, {_MAX_DEPTH} levels deep)")
+    if not os.path.exists(p):
+        return "no such file or folder"
+    if not os.path.isfile(p):
+        return "not a regular file"
+    try:
+        size = os.path.getsize(p)
+    except OSError as exc:
+        return f"cannot read: {exc.strerror or exc}"
+    if size == 0:
+        return "empty file (0 bytes), not DICOM"
+    if not _has_dicom_magic(p):
+        return ("not a DICOM file (no 'DICM' prefix at byte 128 and no DICOM "
+                "header at its start)")
+    return None
 
 
 ReaderFunction = Callable[[PathOrPaths], list[LayerData]]
@@ -160,17 +181,21 @@ def get_reader(path: str | list[str]) -> ReaderFunction | None:
 
     Never raises. A list is accepted when its first entries are all DICOM
     files or folders holding DICOM images (they are read as one source, so
-    slices given as separate files still form one volume).
+    slices given as separate files still form one volume). A refusal says
+    why in a napari warning notification, naming the path.
     """
     try:
         paths = [path] if isinstance(path, (str, os.PathLike)) else list(path)
         if not paths:
             return None
-        if all(is_dicom_source(p) for p in paths[:_MAX_LIST_CHECK]):
-            return read_dicom
+        for p in paths[:_MAX_LIST_CHECK]:
+            reason = refusal(p)
+            if reason is not None:
+                _notify(f"dicomio did not read {os.fspath(p)}: {reason}")
+                return None
+        return read_dicom
     except Exception:  # a reader probe must never take napari down
         return None
-    return None
 
 
 # ---------------------------------------------------------------------------
@@ -321,22 +346,19 @@ def series_layer(series: Any, *, color: str = "rgb",
     if colormap is not None:
         kwargs["colormap"] = colormap
 
-    marker = ""
     if report.get("mislabelled"):
-        marker = MISLABELLED_MARKER
+        # The colour state lives in the DICOM header widget and the layer's
+        # metadata, not in the layer name; a mislabelled file is also worth
+        # a notification (a quietly converted YCbCr file is not: that is
+        # what the standard intends).
         notes = "; ".join(report.get("notes", []))
         _notify(f"{slices[mid][0]}: mislabelled colour: the file declares "
                 f"{report.get('declared')} but the codestream is "
                 f"{report.get('codestream')}; decoded as {report.get('output')} "
-                f"following the codestream ({notes}). Layer marked "
-                f"'{MISLABELLED_MARKER.strip()}'.")
-    elif report.get("converted"):
-        # YCbCr (JPEG, YBR_ICT/RCT J2K, YBR_FULL) returned as RGB is what the
-        # standard intends: marked quietly, no notification.
-        marker = CONVERTED_MARKER
-    kwargs["name"] = name + marker
+                f"following the codestream ({notes}). Details in the DICOM "
+                "header widget.")
     for text in series.warnings:
-        _notify(f"{kwargs['name']}: {text}")
+        _notify(f"{name}: {text}")
 
     kwargs["metadata"] = {
         "photometric": report,
@@ -391,16 +413,11 @@ def _params(p: Any) -> tuple[float, float] | None:
 
 
 def _layer_name(series: Any, first_path: str) -> str:
-    if series.description:
-        name = series.description
-    elif series.modality:
-        name = series.modality + (f" {series.number}" if series.number is not None
-                                  else "")
-    else:
-        name = Path(first_path).stem
-    if series.n_parts > 1:
-        name += f" ({series.part}/{series.n_parts})"
-    return name
+    """SeriesDescription, Modality and SeriesNumber, as present; the file's
+    name when the header has none of them."""
+    name = series_title(series.description, series.modality, series.number,
+                        (series.part, series.n_parts))
+    return name or Path(first_path).stem
 
 
 def _spatial(series: Any, n: int, has_spacing: bool) -> dict[str, Any]:

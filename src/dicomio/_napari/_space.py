@@ -85,7 +85,7 @@ def _connect_first(emitter: Any, callback: Any) -> None:
     and a sagittal one gives vispy a singular 2D transform. napari's public
     ``connect`` always places a plugin's callback after its own ones, so the
     callback is moved to the front of the emitter's lists (napari 0.5-0.9
-    keep three parallel lists; ``tests/test_napari_space.py`` checks this
+    keep three parallel lists; ``tests/napari/test_space.py`` checks this
     still holds).
     """
     emitter.connect(callback)

@@ -40,6 +40,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
+from ..dataset.titles import series_title
 from . import _lazy
 
 if TYPE_CHECKING:
@@ -245,17 +246,7 @@ class DicomHeaderWidget(QWidget):
                      + (f" (so far: {esc(', '.join(backends))})" if backends else ""))
         rep = md.get("photometric") or {}
         if rep:
-            flags = []
-            if rep.get("mislabelled"):
-                flags.append("<b>mislabelled</b>")
-            if rep.get("converted"):
-                flags.append("converted")
-            colour = (f"declared {esc(str(rep.get('declared')))}, codestream "
-                      f"{esc(str(rep.get('codestream')))}, output "
-                      f"{esc(str(rep.get('output')))}")
-            if flags:
-                colour += " [" + ", ".join(flags) + "]"
-            lines.append(f"<b>Colour</b>: {colour}")
+            lines.append(f"<b>Colour</b>: {_colour_state(rep)}")
             lines.extend(f"&nbsp;&nbsp;- {esc(str(n))}" for n in rep.get("notes", []))
         series = md.get("series") or {}
         geom = md.get("geometry") or {}
@@ -269,10 +260,11 @@ class DicomHeaderWidget(QWidget):
                          f"{esc(str(geom.get('z_source')))}")
             else:
                 where = f"1 image; pixel spacing (y, x) {', '.join(spacing[1:])} mm"
+            title = series_title(series.get("description"), series.get("modality"),
+                                 series.get("number"))
             lines.append(
-                f"<b>Series</b>: {esc(str(series.get('modality') or '?'))} "
-                f"{esc(str(series.get('description') or ''))}, {where}; "
-                f"origin {origin} mm"
+                "<b>Series</b>: " + (f"{esc(title)}, " if title else "")
+                + f"{where}; origin {origin} mm"
                 + (" <b>irregular</b>" if geom.get("irregular") else ""))
             for text in series.get("warnings", []):
                 lines.append(f"<font color='#d08000'>warning</font>: {esc(text)}")
@@ -395,6 +387,24 @@ class DicomHeaderWidget(QWidget):
         """Top-level keywords currently shown (after the search filter)."""
         return [item.text(0) for item in _children(self.tree.invisibleRootItem())
                 if not item.isHidden()]
+
+
+def _colour_state(rep: dict[str, Any]) -> str:
+    """The colour report in one line: what the array is and why."""
+    esc = html.escape
+    declared, output = esc(str(rep.get("declared"))), esc(str(rep.get("output")))
+    codestream = esc(str(rep.get("codestream")))
+    if rep.get("mislabelled"):
+        state = (f"<font color='#d08000'><b>mislabelled</b></font>: the file "
+                 f"declares {declared}, the codestream is {codestream}; shown as "
+                 f"{output}")
+    elif rep.get("converted"):
+        state = f"converted from {declared} to {output}"
+    else:
+        state = f"{output}, as declared"
+    if codestream not in (declared, "None") and not rep.get("mislabelled"):
+        state += f" (codestream {codestream})"
+    return state
 
 
 def _children(item: QTreeWidgetItem | None) -> list[QTreeWidgetItem]:

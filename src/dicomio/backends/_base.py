@@ -163,6 +163,15 @@ class Backend:
     def _check(self) -> None:
         """Extra availability checks (versions); raise to mark unavailable."""
 
+    def install_for(self, uid: str) -> str | None:
+        """The pip command that lets this backend decode Transfer Syntax
+        ``uid``, or None when what it needs for ``uid`` is installed.
+
+        A backend made of optional parts (pylibjpeg's plugins) overrides it
+        to name the part a syntax needs.
+        """
+        return None if self.available() else self.install
+
     def version(self) -> str:
         """The library version, for reports."""
         if not self.available():

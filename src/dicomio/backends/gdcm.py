@@ -1,6 +1,6 @@
 """The GDCM backend: python-gdcm's codecs, driven one frame at a time.
 
-Install with ``pip install python-gdcm``.
+Install with ``pip install "dicomio[gdcm]"`` (or ``pip install python-gdcm``).
 
 Each frame is wrapped in an in-memory ``gdcm.Image`` (one fragment, the
 header's geometry and pixel format) and decoded by ``GetBuffer()``: no file, no
@@ -44,7 +44,7 @@ class GdcmBackend(Backend):
     """Decode with python-gdcm's JPEG, JPEG-LS, JPEG 2000 and RLE codecs."""
 
     name = "gdcm"
-    install = "pip install python-gdcm"
+    install = 'pip install "dicomio[gdcm]"'
     modules = ("gdcm",)
     syntaxes = frozenset(
         u for u, t in TRANSFER_SYNTAXES.items() if t.family in _FAMILIES

@@ -1,6 +1,6 @@
 """The Pillow backend: libjpeg-turbo for 8-bit JPEG, OpenJPEG for JPEG 2000.
 
-Install with ``pip install pillow``.
+Install with ``pip install "dicomio[pillow]"`` (or ``pip install pillow``).
 
 =====================  =====================================================
 Transfer Syntax        limits
@@ -86,7 +86,7 @@ class PillowBackend(Backend):
     """Decode 8-bit JPEG and JPEG 2000 with Pillow."""
 
     name = "pillow"
-    install = "pip install pillow"
+    install = 'pip install "dicomio[pillow]"'
     modules = ("PIL", "PIL.Image", "PIL.features")
     syntaxes = frozenset(
         u for u, t in TRANSFER_SYNTAXES.items() if t.family in _FAMILIES

@@ -1,6 +1,6 @@
 """The pyjpegls backend: CharLS for JPEG-LS.
 
-Install with ``pip install pyjpegls``.
+Install with ``pip install "dicomio[jpegls]"`` (or ``pip install pyjpegls``).
 
 Decodes JPEG-LS Lossless (.80) and Near-Lossless (.81) at every precision
 from 2 to 16 bits. Measured with pyjpegls 1.5.1 (CharLS 2): samples come back
@@ -28,7 +28,7 @@ class PyjpeglsBackend(Backend):
     """Decode JPEG-LS with pyjpegls (CharLS)."""
 
     name = "pyjpegls"
-    install = "pip install pyjpegls"
+    install = 'pip install "dicomio[jpegls]"'
     modules = ("jpeg_ls",)
     syntaxes = frozenset(
         u for u, t in TRANSFER_SYNTAXES.items() if t.family == "jpegls"

@@ -78,8 +78,8 @@ class PylibjpegBackend(Backend):
 
     name = "pylibjpeg"
     install = (
-        "pip install pylibjpeg pylibjpeg-openjpeg pylibjpeg-rle "
-        "(JPEG/JPEG-LS also need the GPL pylibjpeg-libjpeg)"
+        'pip install "dicomio[pylibjpeg]"  (pylibjpeg, -openjpeg, -rle; JPEG and '
+        'JPEG-LS also need the GPL pylibjpeg-libjpeg: "dicomio[pylibjpeg-gpl]")'
     )
     modules = ("pylibjpeg",)
     syntaxes = _LIBJPEG | _OPENJPEG | _RLE
@@ -142,13 +142,23 @@ class PylibjpegBackend(Backend):
         )
         return f"{self._mods['pylibjpeg'].__version__} ({plugins})"
 
+    def install_for(self, uid: str) -> str | None:
+        """The extra that installs the plugin for ``uid`` when it is missing
+        (``dicomio[pylibjpeg-gpl]`` for the GPL libjpeg plugin)."""
+        plugin = _plugin_name(uid)
+        if self.available() and plugin in (self._plugins or {}):
+            return None
+        extra = "pylibjpeg-gpl" if plugin == "libjpeg" else "pylibjpeg"
+        return f'pip install "dicomio[{extra}]"'
+
     def _plugin(self, uid: str) -> Any:
         """Return the plugin module decoding ``uid``, or raise ImportError."""
         self.load()
         plugin = _plugin_name(uid)
         mod = (self._plugins or {}).get(plugin)
         if mod is None:
-            raise ImportError(f"{self._plugin_why.get(plugin, plugin)}: {self.install}")
+            raise ImportError(f"{self._plugin_why.get(plugin, plugin)}: "
+                              f"{self.install_for(uid)}")
         return mod
 
     def supports(self, spec: PixelSpec) -> bool:

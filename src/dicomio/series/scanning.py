@@ -7,7 +7,9 @@
 
 from __future__ import annotations
 
+import functools
 import os
+import threading
 import warnings
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -98,6 +100,25 @@ class _Outcome:
     records: list[_Rec] | None = None
     reason: str | None = None
     detail: str | None = None
+
+
+_reading = threading.local()
+
+
+def _keep_warning(caught: list[tuple[str | None, str]], message: Any,
+                  category: Any, filename: str, lineno: int, file: Any = None,
+                  line: Any = None) -> None:
+    """``warnings.showwarning`` of a scan: keep the text and the file read."""
+    caught.append((getattr(_reading, "path", None), str(message)))
+
+
+def _scan_file_owned(path: str, known_class: str | None = None) -> _Outcome:
+    """:func:`_scan_file`, with this thread's warnings attributed to ``path``."""
+    _reading.path = path
+    try:
+        return _scan_file(path, known_class)
+    finally:
+        _reading.path = None
 
 
 def _scan_file(path: str, known_class: str | None = None) -> _Outcome:
@@ -293,22 +314,30 @@ def scan(
     """
     todo, skipped = _collect(source, recursive)
     n_files = len(todo) + len(skipped.get("not found", []))
-    outcomes, header_warnings = _read_headers(todo, threads, progress)
+    outcomes, caught = _read_headers(todo, threads, progress)
     records, errors = _keep(outcomes, skipped)
     series = _assemble(records)
     for s in series:
         for text in s.warnings:
             warnings.warn(SeriesWarning(f"{s.label}: {text}"), stacklevel=2)
+    header_warnings: dict[str, int] = defaultdict(int)
+    file_warnings: dict[str, list[str]] = defaultdict(list)
+    for owner, text in caught:
+        header_warnings[text] += 1
+        if owner is not None and text not in file_warnings[owner]:
+            file_warnings[owner].append(text)
     return ScanResult(series=series, skipped=dict(skipped), errors=errors,
-                      n_files=n_files, header_warnings=header_warnings)
+                      n_files=n_files, header_warnings=dict(header_warnings),
+                      file_warnings=dict(file_warnings))
 
 
 def _read_headers(
     todo: list[tuple[str, str | None]],
     threads: int | None,
     progress: Callable[[int, int], Any] | None,
-) -> tuple[list[_Outcome], dict[str, int]]:
-    """Every file's outcome, in ``todo`` order, and pydicom's warnings counted."""
+) -> tuple[list[_Outcome], list[tuple[str | None, str]]]:
+    """Every file's outcome, in ``todo`` order, and pydicom's warnings with
+    the file whose header raised each."""
     total = len(todo)
     if progress is not None:
         progress(0, total)
@@ -322,11 +351,15 @@ def _read_headers(
     # pydicom warns about many harmless header quirks; thousands of files
     # would flood the user, and a "warnings are errors" setting would turn
     # them into skipped files. They are collected and reported instead.
-    # (catch_warnings is process-wide: it also covers the worker threads.)
-    with warnings.catch_warnings(record=True) as caught:
+    # (catch_warnings is process-wide: it also covers the worker threads,
+    # and each thread knows which file it is reading.)
+    caught: list[tuple[str | None, str]] = []
+    with warnings.catch_warnings():
         warnings.simplefilter("always")
+        warnings.showwarning = functools.partial(_keep_warning, caught)
+
         def scan_one(k: int) -> None:
-            outcomes.append(_scan_file(*todo[k]))
+            outcomes.append(_scan_file_owned(*todo[k]))
             if progress is not None:
                 progress(k + 1, total)
 
@@ -340,19 +373,17 @@ def _read_headers(
         if done < total:
             with pacing.ThreadPoolExecutor(max_workers=n_threads,
                                            thread_name_prefix="dicomio-scan") as pool:
-                futures = [pool.submit(_scan_file, p, sop) for p, sop in todo[done:]]
+                futures = [pool.submit(_scan_file_owned, p, sop)
+                           for p, sop in todo[done:]]
                 for fut in pacing.as_completed(futures):
                     outcomes.append(fut.result())
                     done += 1
                     if progress is not None:
                         progress(done, total)
-    header_warnings: dict[str, int] = defaultdict(int)
-    for w in caught:
-        header_warnings[str(w.message)] += 1
     # as_completed order is arbitrary: keep results reproducible.
     order = {p: i for i, (p, _) in enumerate(todo)}
     outcomes.sort(key=lambda o: order[o.path])
-    return outcomes, dict(header_warnings)
+    return outcomes, caught
 
 
 def _keep(outcomes: list[_Outcome], skipped: dict[str, list[str]]
@@ -395,6 +426,8 @@ class ScanResult:
         Files examined.
     header_warnings : dict of str to int
         Warnings pydicom raised while reading headers, with how often.
+    file_warnings : dict of str to list of str
+        The same warnings by file: path to the texts its header raised.
     """
 
     series: list[Series]
@@ -402,6 +435,7 @@ class ScanResult:
     errors: dict[str, str] = field(default_factory=dict)
     n_files: int = 0
     header_warnings: dict[str, int] = field(default_factory=dict)
+    file_warnings: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def skipped_counts(self) -> dict[str, int]:

@@ -96,7 +96,7 @@ def test_two_orientations_overlap_voxel_for_voxel(exam: Path, viewer: Any) -> No
     assert sagittal.data.shape == (NX, NZ, NY)
 
     result = show_in_patient_space(viewer)
-    assert result == {"aligned": ["axial", "sagittal"], "unchanged": []}
+    assert result == {"aligned": ["axial (OT #1)", "sagittal (OT #1)"], "unchanged": []}
     assert viewer.dims.ndisplay == 3 and in_patient_space(viewer)
 
     volume = phantom()
@@ -140,13 +140,13 @@ def test_layers_opened_later_join_and_others_are_left_alone(
     viewer.open(str(single), plugin="dicomio")
 
     result = show_in_patient_space(viewer)
-    assert result["aligned"] == [] and set(result["unchanged"]) == {"plain", "OT 1"}
+    assert result["aligned"] == [] and set(result["unchanged"]) == {"plain", "OT #1"}
     assert viewer.dims.ndisplay == 2  # nothing to show in patient space
 
     axial, = viewer.open(str(exam / "axial"), plugin="dicomio")
     np.testing.assert_allclose(axial.affine.affine_matrix, patient_affine(axial))
     assert "dicomio_own_frame" in axial.metadata
-    assert show_in_own_frame(viewer) == ["axial"]
+    assert show_in_own_frame(viewer) == ["axial (OT #1)"]
     assert "dicomio_own_frame" not in axial.metadata
     assert patient_affine(viewer.layers["plain"]) is None
 
@@ -220,14 +220,15 @@ def test_view_opens_an_exam_in_patient_space(exam: Path, make_napari_viewer: Any
     try:
         view([exam / "axial", exam / "sagittal"], viewer=viewer, stack=False,
              patient_space=True, widget=False, run=False)
-        assert [layer.name for layer in viewer.layers] == ["axial", "sagittal"]
+        assert [layer.name for layer in viewer.layers] == ["axial (OT #1)",
+                                                           "sagittal (OT #1)"]
         assert in_patient_space(viewer) and viewer.dims.ndisplay == 3
     finally:
         show_in_own_frame(viewer)
 
 
 def test_cli_view_has_a_patient_space_option() -> None:
-    from dicomio.cli import _parser
+    from dicomio.cli.parser import build_parser
 
-    args = _parser().parse_args(["view", "exam", "--patient-space"])
+    args = build_parser().parse_args(["view", "exam", "--patient-space"])
     assert args.patient_space and args.paths == ["exam"]

@@ -18,7 +18,7 @@ pytest.importorskip("pytestqt")
 from dicomio import samples  # noqa: E402
 from dicomio._napari import _lazy  # noqa: E402
 from dicomio._napari._widget import DicomHeaderWidget  # noqa: E402
-from tests.test_napari_reader import ROWS, slice_hu, write_ct_folder  # noqa: E402
+from tests.napari.test_reader import ROWS, slice_hu, write_ct_folder  # noqa: E402
 
 pytestmark = [
     pytest.mark.gui,
@@ -90,6 +90,9 @@ def test_shuffled_folder_and_dock_widget(viewer: Any, qtbot: Any,
     assert widget.current_slice() == 4
     assert "JPEG2000Lossless" in widget.summary.text()
     assert "Chest 2.5 mm" in widget.title.text()
+    # The series line: description, modality and number, no stray separator.
+    assert "<b>Series</b>: Chest 2.5 mm (CT #1), 6 slices" in widget.summary.text()
+    assert " ," not in widget.summary.text()
     table = widget.frames
     backends = {table.item(r, 1).text() for r in range(table.rowCount())}
     assert backends == {layer.metadata["decoder"]}
@@ -106,6 +109,28 @@ def test_shuffled_folder_and_dock_widget(viewer: Any, qtbot: Any,
     # Moving the slider updates the header shown (another file).
     viewer.dims.set_point(0, 12.0)
     qtbot.waitUntil(lambda: "slice 0" in widget.header_label.text(), timeout=3000)
+
+
+def test_widget_shows_the_colour_state_the_layer_name_does_not(
+        viewer: Any, tmp_path: Path) -> None:
+    import pydicom
+
+    layer, = viewer.open(str(samples.path("JPEGBaseline8Bit")), plugin="dicomio")
+    assert "[" not in layer.name and "colour" not in layer.name
+    widget = dock(viewer)
+    text = widget.summary.text()
+    assert "<b>Colour</b>: converted from YBR_FULL_422 to RGB" in text
+    assert "<b>Series</b>: " in text and " ," not in text
+
+    ds = pydicom.dcmread(samples.path("JPEGBaseline8Bit"))
+    ds.PhotometricInterpretation = "RGB"  # the JPEG stream is JFIF YCbCr
+    ds.save_as(tmp_path / "mislabelled.dcm")
+    viewer.layers.clear()  # napari would number a second layer of that name
+    layer, = viewer.open(str(tmp_path / "mislabelled.dcm"), plugin="dicomio")
+    assert "[" not in layer.name and "mislabel" not in layer.name
+    viewer.layers.selection.active = layer
+    assert "<b>mislabelled</b>" in widget.summary.text()
+    assert "declares RGB, the codestream is YBR_FULL_422" in widget.summary.text()
 
 
 def test_widget_on_a_layer_not_from_dicomio(viewer: Any) -> None:

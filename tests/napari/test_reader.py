@@ -28,7 +28,7 @@ from dicomio.image import DicomImage  # noqa: E402
 from dicomio.tsyntax import lookup  # noqa: E402
 from tests.conftest import PYDICOM_FILES, corpus_file  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 CT_IMAGE = "1.2.840.10008.5.1.4.1.1.2"
 AXIAL = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)
 ROWS, COLS = 24, 20
@@ -147,6 +147,32 @@ def test_get_reader_declines_non_dicom_and_never_raises(tmp_path: Path) -> None:
     assert get_reader(None) is None  # type: ignore[arg-type]
 
 
+def test_a_refusal_says_why_in_a_notification(tmp_path: Path) -> None:
+    text = tmp_path / "notes.dcm"
+    text.write_text("not a DICOM file\n")
+    empty = tmp_path / "empty.dcm"
+    empty.touch()
+    folder = tmp_path / "no_images"
+    folder.mkdir()
+    (folder / "readme.txt").write_text("nothing to see")
+    expected = {
+        text: "not a DICOM file (no 'DICM' prefix at byte 128",
+        empty: "empty file (0 bytes)",
+        folder: "no DICOM image found in this folder",
+        tmp_path / "gone.dcm": "no such file or folder",
+    }
+    for path, reason in expected.items():
+        notification_manager.records.clear()
+        assert get_reader(str(path)) is None
+        shown = warnings_shown()
+        assert len(shown) == 1, shown
+        assert shown[0].startswith(f"dicomio did not read {path}: {reason}"), shown
+    # What it accepts raises no notification.
+    notification_manager.records.clear()
+    assert get_reader(str(samples.path("RLELossless"))) is read_dicom
+    assert warnings_shown() == []
+
+
 def test_get_reader_finds_images_in_subfolders(tmp_path: Path) -> None:
     write_ct_folder(tmp_path / "PATIENT" / "STUDY" / "SERIES", n=2)
     (tmp_path / "README.txt").write_text("exported by a scanner")
@@ -194,7 +220,9 @@ def test_compressed_ct_file_in_hu_with_window_and_mm() -> None:
     assert kwargs["units"] == ("mm", "mm")
     assert kwargs["axis_labels"] == ("y", "x")
     assert kwargs["rgb"] is False
-    assert kwargs["name"] == ds.SeriesDescription
+    # SeriesDescription (Modality #SeriesNumber), nothing else.
+    assert kwargs["name"] == (f"{ds.SeriesDescription} ({ds.Modality} "
+                              f"#{ds.SeriesNumber})")
     md = kwargs["metadata"]
     assert md["TransferSyntaxUID"] == lookup("JPEGLSLossless").uid
     assert md["decoder"] and isinstance(md["decoder"], str)
@@ -206,32 +234,35 @@ def test_compressed_ct_file_in_hu_with_window_and_mm() -> None:
     assert warnings_shown() == []
 
 
-def test_colour_jpeg_is_rgb_and_marked_converted_without_a_warning() -> None:
+def test_colour_jpeg_is_rgb_and_reported_converted_without_a_warning() -> None:
     (data, kwargs, _), = read_dicom(str(samples.path("JPEGBaseline8Bit")))
     assert kwargs["rgb"] is True
     assert data.shape == (64, 96, 3) and data.dtype == np.uint8
     report = kwargs["metadata"]["photometric"]
     assert report["converted"] and not report["mislabelled"]
     assert report["declared"] == "YBR_FULL_422" and report["output"] == "RGB"
-    assert kwargs["name"].endswith(_reader.CONVERTED_MARKER)
+    # The colour state is in the metadata (and the widget), not the name.
+    ds = pydicom.dcmread(samples.path("JPEGBaseline8Bit"), stop_before_pixels=True)
+    assert kwargs["name"] == f"{ds.SeriesDescription} (OT #{ds.SeriesNumber})"
     assert kwargs["contrast_limits"] == (0.0, 255.0)
     # Colour really differs between channels (not a grey image in RGB).
     assert np.abs(data[..., 0].astype(int) - data[..., 2]).max() > 50
     assert warnings_shown() == []
 
 
-def test_mislabelled_colour_warns_and_marks_the_layer(tmp_path: Path) -> None:
+def test_mislabelled_colour_warns_and_reports_it(tmp_path: Path) -> None:
     ds = pydicom.dcmread(samples.path("JPEGBaseline8Bit"))
     ds.PhotometricInterpretation = "RGB"  # the JPEG stream is JFIF YCbCr
     path = tmp_path / "mislabelled.dcm"
     ds.save_as(path)
     (data, kwargs, _), = read_dicom(str(path))
     assert kwargs["metadata"]["photometric"]["mislabelled"] is True
-    assert kwargs["name"].endswith(_reader.MISLABELLED_MARKER)
+    assert "[" not in kwargs["name"] and "mislabel" not in kwargs["name"]
     shown = warnings_shown()
     assert len(shown) == 1
     assert str(path) in shown[0] and "mislabelled" in shown[0]
     assert "RGB" in shown[0] and "YBR_FULL_422" in shown[0]
+    assert "DICOM header widget" in shown[0]
 
 
 def test_monochrome1_uses_an_inverted_colormap(tmp_path: Path) -> None:
@@ -319,7 +350,7 @@ def test_shuffled_folder_is_one_volume_in_space_and_mm(ct_folder: Path) -> None:
     assert kwargs["units"] == ("mm", "mm", "mm")
     assert kwargs["axis_labels"] == ("z", "y", "x")
     assert kwargs["contrast_limits"] == pytest.approx((-160.0, 239.0))
-    assert kwargs["name"] == "Chest 2.5 mm"
+    assert kwargs["name"] == "Chest 2.5 mm (CT #1)"
     volume = data.compute()
     for k in range(6):
         np.testing.assert_array_equal(volume[k], slice_hu(k))
@@ -584,7 +615,8 @@ def test_viewer_model_opens_a_file_with_the_plugin(viewer_model: ViewerModel) ->
     layer, = layers
     assert layer.rgb and layer.data.shape == (64, 64, 3)
     assert layer.source.reader_plugin == "dicomio"
-    assert layer.name.endswith(_reader.CONVERTED_MARKER)
+    assert not layer.name.endswith("]")
+    assert layer.metadata["photometric"]["converted"] is True
     assert tuple(layer.contrast_limits) == (0, 255)
     assert layer.metadata["TransferSyntaxUID"] == lookup("JPEG2000").uid
 
@@ -638,7 +670,7 @@ def test_a_broken_series_is_reported_and_the_others_open(tmp_path: Path) -> None
     ds.SeriesDescription = "broken"
     ds.save_as(tmp_path / "exam" / "broken.dcm")
     layers = read_dicom(str(tmp_path / "exam"))
-    assert [kw["name"] for _, kw, _ in layers] == ["Chest 2.5 mm"]
+    assert [kw["name"] for _, kw, _ in layers] == ["Chest 2.5 mm (CT #1)"]
     shown = warnings_shown()
     assert any("broken" in text and "not opened" in text for text in shown)
     with pytest.raises(DicomioError):

@@ -1,0 +1,140 @@
+"""``dicomio convert``: a file or a one-series folder to .npy, .tif, .png, .jpg.
+
+PNG and JPEG hold one image, so frames and slices become ``NAME_0000.png``,
+``NAME_0001.png``, ... Formats are checked against the decoded dtype before
+anything is written: no half-written set of files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import sys
+from typing import Any
+
+import numpy as np
+
+from ._inputs import check_input
+from ._output import Reporter
+
+__all__ = ["FORMATS", "run"]
+
+#: Output formats: suffix -> sample dtypes the format stores (None: any).
+FORMATS: dict[str, tuple[str, ...] | None] = {
+    ".npy": None,
+    ".tif": None,
+    ".tiff": None,
+    ".png": ("uint8", "uint16"),
+    ".jpg": ("uint8",),
+    ".jpeg": ("uint8",),
+}
+
+# A series read shows progress in steps of this many slices (at least).
+_MIN_STEP = 8
+
+
+def _usage_error(text: str) -> int:
+    sys.stderr.write(f"dicomio: {text}\n")
+    return 2
+
+
+def run(args: argparse.Namespace) -> int:
+    """``dicomio convert``."""
+    src, dst = args.input, args.output
+    stem, ext = os.path.splitext(dst)
+    if ext.lower() not in FORMATS:
+        return _usage_error(f"{dst}: cannot write {ext or 'a file without suffix'}; "
+                            f"convert writes {', '.join(FORMATS)}")
+    allowed = FORMATS[ext.lower()]
+    if ext.lower() != ".npy" and importlib.util.find_spec("imageio") is None:
+        return _usage_error(f"{dst}: writing {ext} needs imageio: "
+                            'pip install "dicomio[imageio]" (or write .npy)')
+    check_input(src)
+    reporter = Reporter(quiet=args.quiet)
+    if os.path.isdir(src):
+        arr = _read_folder(src, args.rescale, reporter)
+        stacked = True
+    else:
+        from ..image import DicomImage
+
+        with reporter.warnings_of(src), DicomImage(src) as img:
+            arr = img.read(rescale=args.rescale)
+            stacked = img.n_frames > 1
+    if arr.dtype == np.bool_:
+        arr = arr.astype(np.uint8)
+    if allowed is not None and arr.dtype.name not in allowed:
+        # Checked before writing anything: no half-written set of files.
+        return _usage_error(
+            f"{dst}: {ext} stores {' or '.join(allowed)} samples and this image "
+            f"is {arr.dtype}; write .tif or .npy to keep the values")
+    if ext.lower() == ".npy":
+        np.save(dst, arr)
+    else:
+        import imageio.v3 as iio
+
+        if stacked and allowed is not None:
+            # PNG and JPEG hold one image: one file per frame or slice.
+            for i, frame in enumerate(arr):
+                iio.imwrite(f"{stem}_{i:04d}{ext}", frame)
+            sys.stdout.write(f"wrote {len(arr)} files {stem}_####{ext} "
+                             f"{arr.shape[1:]} {arr.dtype}\n")
+            return 0
+        iio.imwrite(dst, arr)
+    sys.stdout.write(f"wrote {dst} {arr.shape} {arr.dtype}\n")
+    return 0
+
+
+def _read_folder(src: str, rescale: bool, reporter: Reporter) -> np.ndarray:
+    """The one series of ``src``, decoded, with progress on a terminal."""
+    from ..dataset.titles import series_title
+    from ..errors import SeriesError
+    from ._inputs import scan
+
+    result = scan(src, reporter)
+    found = result.series
+    if not found:
+        skips = ", ".join(f"{n} {r}" for r, n in result.skipped_counts.items())
+        raise SeriesError(f"no image series in {src}"
+                          + (f" (skipped: {skips})" if skips else ""))
+    if len(found) > 1:
+        listing = "; ".join(
+            f"{series_title(s.description, s.modality, s.number, (s.part, s.n_parts))}"
+            f" [{s.n_slices} slices]" for s in found)
+        raise SeriesError(f"{src} holds {len(found)} series ({listing}); convert "
+                          "takes a folder with one")
+    (s,) = found
+    return _read_series(s, src, rescale, reporter)
+
+
+def _read_series(s: Any, src: str, rescale: bool, reporter: Reporter) -> np.ndarray:
+    n = s.n_slices
+    step = max(_MIN_STEP, -(-n // 50))  # about 50 updates, each a parallel batch
+    with reporter.progress(n, "decoding", unit="slice") as bar, \
+            reporter.warnings_of(src):
+        if n <= step or bar.disable:
+            arr: np.ndarray = s.read(rescale=rescale)
+            bar.update(n)
+            return arr
+        first = s.read(slice(0, step), rescale=rescale)
+        _check_memory(n * first[0].nbytes)
+        arr = np.empty((n, *first.shape[1:]), dtype=first.dtype)
+        arr[:step] = first
+        bar.update(step)
+        for start in range(step, n, step):
+            stop = min(n, start + step)
+            arr[start:stop] = s.read(slice(start, stop), rescale=rescale)
+            bar.update(stop - start)
+    return arr
+
+
+def _check_memory(nbytes: int) -> None:
+    # The same cap a whole-series read applies, for the batched read.
+    from ..errors import MemoryLimitError
+    from ..image import memory_limit
+
+    limit = memory_limit()
+    if nbytes > limit:
+        raise MemoryLimitError(
+            f"the decoded series would take {nbytes / 2**20:.1f} MiB, over the "
+            f"{limit / 2**20:.1f} MiB limit (set DICOMIO_MEMORY_LIMIT)")

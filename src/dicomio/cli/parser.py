@@ -1,0 +1,148 @@
+"""The ``dicomio`` command line: the parser and :func:`main`.
+
+Every command's errors end here: a :class:`~dicomio.errors.DicomioError`, an
+unusable input or an OS error is one line, ``dicomio: PATH: reason``, and exit
+status 2; never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+__all__ = ["build_parser", "main"]
+
+
+def _run(module: str) -> Any:
+    """The ``run`` function of a command module, imported when called."""
+    def call(args: argparse.Namespace) -> int:
+        import importlib
+
+        return int(importlib.import_module(f"dicomio.cli.{module}").run(args) or 0)
+    return call
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``dicomio`` argument parser."""
+    from .. import __version__
+
+    p = argparse.ArgumentParser(prog="dicomio", description=(
+        "Decode every DICOM transfer syntax; inspect, decompress, convert, view."))
+    p.add_argument("--version", action="version", version=f"dicomio {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-q", "--quiet", action="store_true",
+                        help="no progress bars and no warnings (errors still show)")
+
+    d = sub.add_parser(
+        "doctor", parents=[common],
+        help="live table: transfer syntax x backend, verified on the bundled samples",
+        description="Decode the bundled sample of every Transfer Syntax with every "
+        "backend that claims it and print, per cell, verified (ok), failing (FAIL) "
+        "or not installed (missing, with the pip command that adds it). Exit status "
+        "1 only when a backend fails its sample or a syntax has no working backend.")
+    d.add_argument("--json", action="store_true",
+                   help="machine-readable output, with versions, timings, errors "
+                   "and install commands")
+    d.add_argument("--no-verify", action="store_true",
+                   help="only check which backends import; decode nothing")
+    d.set_defaults(func=_run("doctor"))
+
+    i = sub.add_parser(
+        "info", parents=[common],
+        help="transfer syntax, geometry, frames, colour report; for a folder, a "
+        "table of its series",
+        description="Describe a DICOM file from its header (nothing is decoded): "
+        "Transfer Syntax, frames, shape and dtype, spacing, rescale, the colour "
+        "report and the backend that would decode it. For a folder or DICOMDIR, "
+        "a table of the series found.")
+    i.add_argument("path", help="a DICOM file, a folder or a DICOMDIR")
+    i.add_argument("--json", action="store_true", help="machine-readable output")
+    i.set_defaults(func=_run("info"))
+
+    c = sub.add_parser(
+        "decompress", parents=[common],
+        help="write uncompressed copies (files or folders)",
+        description="Write Explicit VR Little Endian copies whose Photometric "
+        "Interpretation and Planar Configuration match the pixels written. The input "
+        "is only read. A folder is walked recursively and its layout kept; files "
+        "without the DICM prefix are skipped.")
+    c.add_argument("input", help="a DICOM file or a folder")
+    c.add_argument("output", help="for a file: the file to write, or an existing "
+                   "folder to write into; for a folder: the output folder")
+    c.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
+                   help="files decoded at once (default: all cores)")
+    c.add_argument("--dask-scheduler", metavar="ADDRESS", default=None,
+                   help="run the files as tasks on a dask.distributed scheduler")
+    c.set_defaults(func=_run("decompress"))
+
+    v = sub.add_parser(
+        "convert", parents=[common],
+        help="export a file or folder to .png/.tif/.npy",
+        description="Decode a file (all frames) or a folder holding one series and "
+        "write it with NumPy (.npy) or imageio (.tif, .png, .jpg). PNG and JPEG hold "
+        "one image, so frames and slices become NAME_0000.png, NAME_0001.png, ...")
+    v.add_argument("input", help="a DICOM file, or a folder with one series")
+    v.add_argument("output", help="OUT.npy, OUT.tif, OUT.png or OUT.jpg")
+    v.add_argument("--rescale", action="store_true",
+                   help="apply the modality LUT (Hounsfield units for CT)")
+    v.set_defaults(func=_run("convert"))
+
+    w = sub.add_parser(
+        "view", parents=[common], help="open in napari with the dicomio reader",
+        description="Open DICOM files, folders and DICOMDIRs in napari with the "
+        "dicomio reader (pip install \"dicomio[napari]\"). Every path is checked "
+        "before napari starts.")
+    w.add_argument("paths", nargs="+", help="DICOM files, folders or DICOMDIRs")
+    w.add_argument("--patient-space", action="store_true",
+                   help="show the volumes together in patient space (3D), so "
+                        "differently oriented series overlap")
+    w.set_defaults(func=_run("view"))
+    return p
+
+
+def error_line(exc: BaseException) -> str:
+    """``PATH: reason`` for an error about a path, else the error's text."""
+    from ..errors import DicomioError
+
+    text = str(exc)
+    path = getattr(exc, "path", None) if isinstance(exc, DicomioError) else None
+    if isinstance(exc, OSError) and exc.filename is not None:
+        return f"{os.fspath(exc.filename)}: {exc.strerror or text}"
+    if path:
+        prefix = f"file {path!r}"
+        if text.startswith(prefix):
+            text = text[len(prefix):].lstrip(",: ")
+        return f"{path}: {text}"
+    return text
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``dicomio`` console script."""
+    args = build_parser().parse_args(argv)
+    from ..errors import DicomioError
+    from ._inputs import InputError
+
+    try:
+        return int(args.func(args) or 0)
+    except (DicomioError, InputError) as exc:
+        sys.stderr.write(f"dicomio: {error_line(exc)}\n")
+        return 2
+    except BrokenPipeError:
+        return 0
+    except OSError as exc:  # unreadable input, unwritable output, full disk
+        sys.stderr.write(f"dicomio: {error_line(exc)}\n")
+        return 2
+    except ImportError as exc:  # an optional part missing (napari, imageio)
+        sys.stderr.write(f"dicomio: {exc}\n")
+        return 2
+    except KeyboardInterrupt:
+        sys.stderr.write("dicomio: interrupted\n")
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())
