@@ -95,6 +95,16 @@ def _top_level_imports(path: Path) -> set[str]:
     return {m for line, m in _imports(path) if line not in lazy and m.startswith("dicomio.")}
 
 
+def _body_lines(node: ast.FunctionDef | ast.AsyncFunctionDef) -> int:
+    """Lines of a function's code: its signature and docstring do not count."""
+    body = node.body
+    if (len(body) > 1 and isinstance(body[0], ast.Expr)
+            and isinstance(body[0].value, ast.Constant)
+            and isinstance(body[0].value.value, str)):
+        body = body[1:]
+    return (node.end_lineno or node.lineno) - body[0].lineno + 1
+
+
 MODULES = _modules()
 IDS = [str(p.relative_to(SRC)) for p in MODULES]
 
@@ -109,8 +119,8 @@ def test_sizes(path: Path) -> None:
             size = (node.end_lineno or node.lineno) - node.lineno + 1
             assert size <= MAX_CLASS_LINES, f"class {node.name}: {size} lines"
         elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            size = (node.end_lineno or node.lineno) - node.lineno + 1
-            assert size <= MAX_FUNCTION_LINES, f"def {node.name}: {size} lines"
+            size = _body_lines(node)
+            assert size <= MAX_FUNCTION_LINES, f"def {node.name}: {size} lines of code"
 
 
 @pytest.mark.parametrize("path", MODULES, ids=IDS)
