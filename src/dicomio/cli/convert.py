@@ -71,16 +71,16 @@ def run(args: argparse.Namespace) -> int:
     if ext.lower() == ".npy":
         np.save(dst, arr)
     else:
-        import imageio.v3 as iio
+        from ..imageio_plugin.export import export_image
 
         if stacked and allowed is not None:
             # PNG and JPEG hold one image: one file per frame or slice.
             for i, frame in enumerate(arr):
-                iio.imwrite(f"{stem}_{i:04d}{ext}", frame)
+                export_image(f"{stem}_{i:04d}{ext}", frame)
             sys.stdout.write(f"wrote {len(arr)} files {stem}_####{ext} "
                              f"{arr.shape[1:]} {arr.dtype}\n")
             return 0
-        iio.imwrite(dst, arr)
+        export_image(dst, arr)
     sys.stdout.write(f"wrote {dst} {arr.shape} {arr.dtype}\n")
     return 0
 
