@@ -42,17 +42,31 @@ def to_json_dict(ds: Dataset, *, include_private: bool = False) -> dict[str, Any
 
     Sequences become lists of dicts; private elements are skipped unless asked
     for (they have no keyword and are keyed ``"gggg,eeee"`` then).
+    An element that cannot be read (unknown VR, stray item tag, broken
+    value) is shown as ``"<unreadable: reason>"`` and its key listed under
+    ``"_unreadable"``; it never hides the rest of the header.
     """
     out: dict[str, Any] = {}
-    for elem in ds:
-        tag = int(elem.tag)
-        if tag in _SKIP or elem.tag.group == 0xFFFC:
+    unreadable: list[str] = []
+    # Iterate over tags, not elements: converting one raw element may raise
+    # (an unknown VR such as 'NONE', a stray item tag), which must not hide
+    # the rest of the header.
+    for tag in list(ds.keys()):
+        itag = int(tag)
+        if itag in _SKIP or tag.group == 0xFFFC:
+            continue
+        text = f"{tag.group:04X},{tag.element:04X}"
+        try:
+            elem = ds[tag]
+        except Exception as exc:
+            out[text] = f"<unreadable: {exc}>"
+            unreadable.append(text)
             continue
         key = elem.keyword
         if not key:
             if not include_private:
                 continue
-            key = f"{elem.tag.group:04X},{elem.tag.element:04X}"
+            key = text
         try:
             if elem.VR == "SQ":
                 out[key] = [to_json_dict(item, include_private=include_private)
@@ -61,4 +75,7 @@ def to_json_dict(ds: Dataset, *, include_private: bool = False) -> dict[str, Any
                 out[key] = jsonable(elem.value)
         except Exception as exc:  # a broken value must not hide the rest
             out[key] = f"<unreadable: {exc}>"
+            unreadable.append(key)
+    if unreadable:
+        out["_unreadable"] = unreadable
     return out

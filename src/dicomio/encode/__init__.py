@@ -13,7 +13,9 @@ decodes (video excepted).
 * :func:`write` saves such a dataset atomically; :func:`save_dataset` and
   :func:`dataset_bytes` also write the Transfer Syntaxes pydicom 3.0 cannot
   (Deflated Image Frame Compression and JPEG XL), so use them rather than
-  ``Dataset.save_as``.
+  ``Dataset.save_as``. All three go through :func:`write_dataset_to`, which
+  also writes any dataset pydicom read (odd elements resolved, written as UN
+  or dropped, each with a warning; preamble and File Meta always written).
 
 Arrays are ``(rows, cols)`` or ``(rows, cols, samples)`` per frame. Colour input
 is always given as the samples to encode; where the codec itself performs the
@@ -70,7 +72,8 @@ code and how: options, bit depth, lossy level, Photometric Interpretation),
 ``codecs.py`` (one encoder per codec family, :func:`encode_frame`),
 ``rle.py`` (the RLE / PackBits encoder), ``dataset.py``
 (:func:`make_dataset`), ``files.py`` (:func:`write`, :func:`dataset_bytes`,
-:func:`save_dataset`), ``decompress.py`` and ``atomic.py``.
+:func:`save_dataset`, :func:`write_dataset_to`), ``sanitize.py`` (what makes
+an odd dataset writable), ``decompress.py`` and ``atomic.py``.
 """
 
 from __future__ import annotations
@@ -80,7 +83,7 @@ from .codecs import encode_frame, encode_frames
 from .dataset import IMPLEMENTATION_CLASS_UID as IMPLEMENTATION_CLASS_UID
 from .dataset import IMPLEMENTATION_VERSION_NAME as IMPLEMENTATION_VERSION_NAME
 from .dataset import make_dataset, uid_from
-from .files import dataset_bytes, save_dataset, write
+from .files import dataset_bytes, save_dataset, write, write_dataset_to
 from .plan import default_photometric
 from .rle import rle_encode_frame
 
@@ -91,6 +94,7 @@ __all__ = [
     "write",
     "save_dataset",
     "dataset_bytes",
+    "write_dataset_to",
     "rle_encode_frame",
     "default_photometric",
     "uid_from",

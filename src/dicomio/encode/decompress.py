@@ -7,13 +7,12 @@ import os
 from typing import Any
 
 import numpy as np
-import pydicom
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian
 
 from ..errors import DicomioError
 from ..image import DicomImage
-from .atomic import atomic_write
+from .files import save_dataset
 
 __all__ = ["decompress", "write_atomic"]
 
@@ -114,4 +113,4 @@ def _uncompressed_dataset(img: DicomImage, frames: np.ndarray) -> Dataset:
 
 def write_atomic(ds: Dataset, dst: str) -> None:
     """Save ``ds`` to ``dst`` through a temporary file and an atomic rename."""
-    atomic_write(dst, lambda fh: pydicom.dcmwrite(fh, ds, enforce_file_format=False))
+    save_dataset(ds, dst)
