@@ -110,6 +110,7 @@ def transcode(
     except DicomioError as exc:
         if exc.path is None and name is not None:
             exc.path = name
+            exc.args = (exc._format(),)  # the message names the file
         raise
     atomic_write(dst, lambda fh: fh.write(data), suffix=".tmp")
     return ds
@@ -145,6 +146,7 @@ def _transcoded(src: Any, ts: TransferSyntax, level: Any, lossless: bool | None,
                      **options)
         _check_range(plan, stack)
         ds = copy.deepcopy(_without_pixels(img.dataset))
+        _add_trailing(ds, src)
         source_ts = img.transfer_syntax
         keyword = getattr(getattr(img, "_loc", None), "keyword", "PixelData")
     value, vr, encoded_size, eot = _pixels(plan, stack)
@@ -188,6 +190,18 @@ def _without_pixels(ds: Dataset) -> Dataset:
     if getattr(ds, "file_meta", None) is not None:
         out.file_meta = ds.file_meta
     return out
+
+
+def _add_trailing(ds: Dataset, src: Any) -> None:
+    """Add the elements stored after Pixel Data (the header read stops there)."""
+    if not isinstance(src, (str, os.PathLike)):
+        return
+    import pydicom
+
+    full = pydicom.dcmread(src, defer_size=256, force=True)
+    for elem in full:
+        if elem.tag > 0x7FE00010 and elem.tag != 0xFFFCFFFC and elem.tag not in ds:
+            ds.add(copy.deepcopy(full[elem.tag]))
 
 
 def _pixels(plan: _Plan, stack: np.ndarray
