@@ -174,17 +174,11 @@ def test_multiframe_one_fragment_per_frame_with_bot(tmp_path):
     dicomio.transcode(corpus_file(MR12), out, "HTJ2KLossless")
     ds = pydicom.dcmread(out)
     assert ds.NumberOfFrames == 10
-    offsets = parse_basic_offsets(io.BytesIO(ds.PixelData[8:]) if False else
-                                  _bot_buffer(ds.PixelData))
+    offsets = parse_basic_offsets(io.BytesIO(ds.PixelData))
     frames = list(generate_frames(ds.PixelData, number_of_frames=10))
     assert len(offsets) == 10 and offsets[0] == 0
     assert offsets[1:] == list(np.cumsum([len(f) + 8 for f in frames])[:-1])
     assert "ExtendedOffsetTable" not in ds
-
-
-def _bot_buffer(pixel_data: bytes) -> io.BytesIO:
-    buf = io.BytesIO(pixel_data)
-    return buf
 
 
 def test_extended_offset_table_when_offsets_exceed_32_bits(monkeypatch, tmp_path):

@@ -25,8 +25,16 @@ from .atomic import atomic_write
 from .codecs import _encode, _native_bytes
 from .dataset import _METHODS, IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME
 from .files import dataset_bytes
-from .plan import ENCODABLE, _check_range, _fail, _lookup, _lossy_level, _Plan, _plan
-from .plan import default_photometric
+from .plan import (
+    ENCODABLE,
+    _check_range,
+    _fail,
+    _lookup,
+    _lossy_level,
+    _Plan,
+    _plan,
+    default_photometric,
+)
 
 __all__ = ["transcode"]
 
