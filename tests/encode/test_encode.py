@@ -258,8 +258,18 @@ def test_jpeg2000_signed_precision_in_siz():
     assert _markers(cs, b"\xff\x90")[0xFF51][36] == 11
 
 
-def test_htj2k_precision_is_container_size():
+def test_htj2k_lossless_precision_is_bits_stored():
+    # Issue 18: 12-bit stays 12-bit in lossless HTJ2K (SIZ rewritten).
     ds = encode.make_dataset(SIGNED12, "HTJ2KLossless", bits_stored=12)
+    assert ds.BitsStored == 12 and ds.HighBit == 11
+    cs = _frames(_read(ds))[0]
+    assert _markers(cs, b"\xff\x90")[0xFF51][36] == 0x80 | 11
+    ds = encode.make_dataset(GREY12, "HTJ2KLossless", bits_stored=12)
+    assert _markers(_frames(_read(ds))[0], b"\xff\x90")[0xFF51][36] == 11
+
+
+def test_htj2k_lossy_precision_is_container_size():
+    ds = encode.make_dataset(SIGNED12, "HTJ2K", bits_stored=12)
     assert ds.BitsStored == 16 and ds.HighBit == 15
     cs = _frames(_read(ds))[0]
     assert _markers(cs, b"\xff\x90")[0xFF51][36] == 0x80 | 15

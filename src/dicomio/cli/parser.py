@@ -30,7 +30,8 @@ def build_parser() -> argparse.ArgumentParser:
     from .. import __version__
 
     p = argparse.ArgumentParser(prog="dicomio", description=(
-        "Decode every DICOM transfer syntax; inspect, decompress, convert, view."))
+        "Decode every DICOM transfer syntax; inspect, decompress, transcode, convert, "
+        "view."))
     p.add_argument("--version", action="version", version=f"dicomio {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
     common = argparse.ArgumentParser(add_help=False)
@@ -78,6 +79,10 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--dask-scheduler", metavar="ADDRESS", default=None,
                    help="run the files as tasks on a dask.distributed scheduler")
     c.set_defaults(func=_run("decompress"))
+
+    from .transcode import add_parser as add_transcode
+
+    add_transcode(sub, common, _run("transcode"))
 
     v = sub.add_parser(
         "convert", parents=[common],

@@ -27,6 +27,7 @@ See ``docs/dask.md`` for a guide (local cluster, existing cluster, CLI).
 from __future__ import annotations
 
 from .arrays import to_dask
-from .many import decode_many, decompress_many, output_complete
+from .many import decode_many, decompress_many, output_complete, transcode_many
 
-__all__ = ["to_dask", "decompress_many", "decode_many", "output_complete"]
+__all__ = ["to_dask", "decompress_many", "decode_many", "output_complete",
+           "transcode_many"]

@@ -23,7 +23,7 @@ from ..errors import DicomioError
 from ..image import DicomImage
 from ..series.lazy import Decode, decode_options
 
-__all__ = ["decompress_many", "decode_many", "output_complete"]
+__all__ = ["decompress_many", "decode_many", "output_complete", "transcode_many"]
 
 _LOCAL_SCHEDULERS = ("threads", "threading", "processes", "multiprocessing",
                      "sync", "synchronous", "single-threaded")
@@ -372,3 +372,70 @@ def decode_many(
     return _run(_decode_task, [(s,) for s in srcs],
                 {"retries": int(retries), "options": options}, scheduler,
                 "decode", lost)
+
+
+def _transcode_task(source: str, dest: str, *, transfer_syntax: str, retries: int,
+                    options: dict[str, Any]) -> dict[str, Any]:
+    """One file transcoded (atomically, inside a staging folder); never raises."""
+    from ..encode.transcode import transcode
+
+    report: dict[str, Any] = {"source": source, "dest": dest, "ok": False,
+                              "error": None, "skipped": False}
+
+    def work() -> None:
+        target = os.path.abspath(dest)
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        _clear_stage(target)
+        stage = _stage_path(target)
+        os.mkdir(stage)
+        try:
+            staged = os.path.join(stage, os.path.basename(target))
+            transcode(source, staged, transfer_syntax, **options)
+            os.replace(staged, target)
+        finally:
+            shutil.rmtree(stage, ignore_errors=True)
+
+    try:
+        _attempt(work, retries)
+        report["ok"] = True
+    except Exception as exc:  # reported per file, never raised
+        report["error"] = _describe(exc)
+    return report
+
+
+def transcode_many(
+    sources: Sequence[str | os.PathLike[str]],
+    dests: Sequence[str | os.PathLike[str]],
+    transfer_syntax: str = "HTJ2KLossless",
+    *,
+    scheduler: Any = None,
+    retries: int = 1,
+    level: float | int | None = None,
+    threads: int | None = 1,
+) -> list[dict[str, Any]]:
+    """Transcode many files with :func:`dicomio.transcode`, one dask task per file.
+
+    Same scheduling, staging and per-file reports as :func:`decompress_many`
+    (``scheduler`` a local scheduler name, a ``distributed.Client`` or a
+    scheduler address); a bad file is reported and the others go on.
+
+    Returns
+    -------
+    list of dict
+        One per source, in order: ``{"source", "dest", "ok", "error",
+        "skipped"}``.
+    """
+    srcs = [os.fspath(s) for s in sources]
+    dsts = [os.fspath(d) for d in dests]
+    if len(srcs) != len(dsts):
+        raise ValueError(f"{len(srcs)} sources but {len(dsts)} destinations")
+    tsyntax.lookup(transfer_syntax)  # an unknown syntax fails here, not per file
+
+    def lost(a: tuple[Any, ...], error: str) -> dict[str, Any]:
+        return {"source": a[0], "dest": a[1], "ok": False, "error": error,
+                "skipped": False}
+
+    return _run(_transcode_task, list(zip(srcs, dsts)),
+                {"transfer_syntax": str(transfer_syntax), "retries": int(retries),
+                 "options": {"level": level, "threads": threads}},
+                scheduler, "transcode", lost)

@@ -47,8 +47,12 @@ Facts the encoders rely on (imagecodecs 2026.3.6, pyjpegls 1.5.1):
   header; the SPIFF header is removed here and other precisions go through
   pyjpegls (``jpeg_ls.encode_buffer``), so the codestream precision always
   equals Bits Stored.
-* ``htj2k_encode`` (OpenJPH) has no precision option: the codestream precision
-  is 8, 16 or 32 bits, and Bits Stored is set to that precision. Its default
+* ``htj2k_encode`` (OpenJPH) has no precision option: it codes 8, 16 or 32
+  bits. For reversible coding the SIZ precision only sets the DC level shift,
+  so unsigned samples are offset by ``2**(P-1) - 2**(B-1)`` and SIZ is
+  rewritten to Bits Stored ``B``: lossless HTJ2K keeps Bits Stored (12-bit
+  stays 12-bit). Irreversible step sizes scale with the SIZ precision, so
+  lossy HTJ2K keeps the container precision as Bits Stored. Its default
   progression order is RPCL; ``tlm=True`` adds TLM markers.
 * ``jpeg2k_encode`` writes JPEG 2000 Part 1 codestreams. No installed encoder
   writes Part 2 multi-component transforms, so JPEG 2000 Part 2 (.92 / .93)
@@ -73,7 +77,8 @@ code and how: options, bit depth, lossy level, Photometric Interpretation),
 ``rle.py`` (the RLE / PackBits encoder), ``dataset.py``
 (:func:`make_dataset`), ``files.py`` (:func:`write`, :func:`dataset_bytes`,
 :func:`save_dataset`, :func:`write_dataset_to`), ``sanitize.py`` (what makes
-an odd dataset writable), ``decompress.py`` and ``atomic.py``.
+an odd dataset writable), ``decompress.py``, ``transcode.py``
+(:func:`transcode`: any file to any syntax, header kept) and ``atomic.py``.
 """
 
 from __future__ import annotations

@@ -140,9 +140,31 @@ def _jpeg2k(plan: _Plan, frame: np.ndarray) -> bytes:
     return _strip_j2k_comments(bytes(encode(data, level, **kwargs)))
 
 
+def _set_siz_precision(cs: bytes, bits: int, signed: bool) -> bytes:
+    """Rewrite every component's Ssiz (precision and sign) in the SIZ marker."""
+    if cs[2:4] != b"\xff\x51":
+        raise ValueError("the codestream does not start with SOC, SIZ")
+    ncomp = int.from_bytes(cs[40:42], "big")  # SOC, SIZ, Lsiz, Rsiz, 8 x 4 bytes
+    out = bytearray(cs)
+    for c in range(ncomp):
+        out[42 + 3 * c] = (0x80 if signed else 0) | (bits - 1)
+    return bytes(out)
+
+
 def _htj2k(plan: _Plan, frame: np.ndarray) -> bytes:
     encode = _imagecodecs(plan.ts, "htj2k_encode")
     data = _codec_array(plan, frame, unsigned=False)
+    container = data.itemsize * 8
+    precision = 0  # rewrite SIZ to Bits Stored after coding (reversible only)
+    if not plan.lossy and plan.bits_stored < container:
+        # OpenJPH codes the container precision. A reversible codestream does
+        # not depend on the SIZ precision except for the DC level shift
+        # (2**(P-1), unsigned data), so shift the samples so that the encoder's
+        # shift leaves x - 2**(B-1), then declare precision B in SIZ.
+        precision = plan.bits_stored
+        if not plan.signed:
+            offset = (1 << (container - 1)) - (1 << (precision - 1))
+            data = (data.astype(np.int64) + offset).astype(data.dtype)
     kwargs: dict[str, Any] = dict(reversible=not plan.lossy)
     if plan.samples > 1:
         kwargs.update(planar=False,
@@ -164,7 +186,10 @@ def _htj2k(plan: _Plan, frame: np.ndarray) -> bytes:
         # relative to the data's Bits Stored instead.
         shift = plan.options.get("data_bits", plan.bits_stored) - plan.bits_stored
         level = plan.level * 2.0 ** shift
-    return _strip_j2k_comments(bytes(encode(data, level, **kwargs)))
+    cs = _strip_j2k_comments(bytes(encode(data, level, **kwargs)))
+    if precision:
+        cs = _set_siz_precision(cs, precision, plan.signed)
+    return cs
 
 
 def _jpegxl(plan: _Plan, frame: np.ndarray) -> bytes:

@@ -192,7 +192,7 @@ def make_dataset(
     bits_stored : int, optional
         Bits Stored; defaults to Bits Allocated. Values must fit. Codecs that
         cannot write this precision change it: 12 for JPEG extended 16-bit
-        data, the container precision (8/16/32) for HTJ2K.
+        data, the container precision (8/16/32) for lossy HTJ2K.
     planar_configuration : int
         0 (colour-by-pixel) or 1 (colour-by-plane, uncompressed / deflated /
         RLE only).

@@ -205,7 +205,7 @@ def _plan(
         raise _fail(ts, f"Bits Stored {bs} does not fit Bits Allocated {ba}")
     fam = ts.family
     lossy, level = _lossy_level(ts, level, lossless, options)
-    bs = _bits(ts, dtype, ba, bs, bits_stored, samples, options)
+    bs = _bits(ts, dtype, ba, bs, bits_stored, samples, options, lossy)
     pi = _photometric(ts, photometric, samples, lossy)
     planar = int(options.get("planar_configuration") or 0)
     if planar not in (0, 1):
@@ -274,6 +274,7 @@ def _bits(
     bits_stored: int | None,
     samples: int,
     options: dict[str, Any],
+    lossy: bool = False,
 ) -> int:
     """Check bit depth and sign against the codec; return the Bits Stored it writes.
 
@@ -333,7 +334,10 @@ def _bits(
                             "pass bits_stored=")
     elif fam == "htj2k":
         options["data_bits"] = bs
-        bs = 8 if bs <= 8 else 16 if bs <= 16 else 32  # OpenJPH precision
+        if lossy:
+            # Irreversible step sizes scale with the SIZ precision, so a lossy
+            # codestream keeps OpenJPH's precision (8, 16 or 32 bits).
+            bs = 8 if bs <= 8 else 16 if bs <= 16 else 32
     elif fam == "jpegxl":
         if signed:
             raise _fail(ts, "JPEG XL has no signed integer samples")

@@ -1,0 +1,273 @@
+"""dicomio.transcode: any file to any syntax, header kept, read by other decoders."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pydicom
+import pytest
+from pydicom.encaps import generate_frames, parse_basic_offsets
+from pydicom.pixels import pixel_array
+
+import dicomio
+from dicomio import encode
+from dicomio.cli import main
+from dicomio.dask import transcode_many
+from dicomio.errors import DicomioError, EncodeError
+from tests.conftest import corpus_file
+
+CT = "CT_small.dcm"  # signed 16-bit, implicit VR
+MR12 = "emri_small_jpeg_2k_lossless.dcm"  # 10 frames, unsigned, Bits Stored 12
+RGB = "SC_rgb_rle.dcm"
+YBR = "SC_ybr_full_uncompressed.dcm"
+
+# Target -> the decoder that is not dicomio's own (pydicom plugin or raw codec).
+LOSSLESS_READERS = {
+    "ExplicitVRLittleEndian": "pydicom",
+    "ImplicitVRLittleEndian": "pydicom",
+    "ExplicitVRBigEndian": "pydicom",
+    "DeflatedExplicitVRLittleEndian": "pydicom",
+    "EncapsulatedUncompressedExplicitVRLittleEndian": "raw",
+    "DeflatedImageFrameCompression": "inflate",
+    "RLELossless": "pydicom",
+    "JPEGLossless": "gdcm",
+    "JPEGLosslessSV1": "gdcm",
+    "JPEGLSLossless": "pyjpegls",
+    "JPEG2000Lossless": "pylibjpeg",
+    "JPEG2000MCLossless": "openjpeg",
+    "HTJ2KLossless": "pylibjpeg",
+    "HTJ2KLosslessRPCL": "pylibjpeg",
+    "JPEGXLLossless": "jpegxl",
+}
+
+
+def _source(name: str) -> np.ndarray:
+    with dicomio.DicomImage(corpus_file(name), color="native") as img:
+        return img.read(...)
+
+
+def _other_decoder(path: Path, reader: str) -> np.ndarray:
+    ds = pydicom.dcmread(path)
+    n = int(ds.get("NumberOfFrames", 1) or 1)
+    if reader in ("pydicom", "gdcm", "pyjpegls", "pylibjpeg"):
+        plugin = "" if reader == "pydicom" else reader
+        arr = pixel_array(ds, decoding_plugin=plugin, raw=True)
+        return arr.reshape((n, *arr.shape[-3 + (ds.SamplesPerPixel == 1):]))
+    frames = list(generate_frames(ds.PixelData, number_of_frames=n))
+    shape = (int(ds.Rows), int(ds.Columns)) + (
+        (3,) if ds.SamplesPerPixel == 3 else ())
+    dtype = np.dtype(f"{'i' if ds.PixelRepresentation else 'u'}{ds.BitsAllocated // 8}")
+    if reader == "openjpeg":  # pylibjpeg-openjpeg on the codestreams
+        import openjpeg
+
+        return np.stack([openjpeg.decode(f) for f in frames]).astype(dtype)
+    if reader == "jpegxl":
+        import imagecodecs
+
+        return np.stack([imagecodecs.jpegxl_decode(f) for f in frames]).astype(dtype)
+    if reader == "inflate":
+        frames = [zlib.decompress(f, -15) for f in frames]
+    size = int(np.prod(shape)) * dtype.itemsize
+    return np.stack([np.frombuffer(f[:size], dtype.newbyteorder("<")).reshape(shape)
+                     for f in frames])
+
+
+@pytest.mark.parametrize("ts", sorted(LOSSLESS_READERS))
+@pytest.mark.parametrize("name", [MR12, RGB])
+def test_lossless_read_back_by_another_decoder(tmp_path, name, ts):
+    src = corpus_file(name)
+    before = hashlib.sha256(src.read_bytes()).hexdigest()
+    out = tmp_path / "out.dcm"
+    dicomio.transcode(src, out, ts)
+    assert hashlib.sha256(src.read_bytes()).hexdigest() == before  # input untouched
+    expected = _source(name)
+    got = _other_decoder(out, LOSSLESS_READERS[ts])
+    if name == RGB and ts.startswith(("JPEG2000", "HTJ2K")):
+        assert pydicom.dcmread(out).PhotometricInterpretation == "YBR_RCT"
+    np.testing.assert_array_equal(got.reshape(expected.shape), expected)
+    # and by dicomio, bit for bit
+    np.testing.assert_array_equal(dicomio.DicomImage(out, color="native").read(...),
+                                  expected)
+
+
+@pytest.mark.parametrize("ts,reader", [
+    ("JPEGBaseline8Bit", "pydicom"), ("JPEGExtended12Bit", "gdcm"),
+    ("JPEGLSNearLossless", "pyjpegls"), ("JPEG2000", "pylibjpeg"),
+    ("JPEG2000MC", "openjpeg"), ("HTJ2K", "pylibjpeg"), ("JPEGXL", "jpegxl"),
+])
+def test_lossy_targets_read_by_another_decoder(tmp_path, ts, reader):
+    src = corpus_file(RGB)
+    out = tmp_path / "out.dcm"
+    dicomio.transcode(src, out, ts)
+    ds = pydicom.dcmread(out)
+    got = _other_decoder(out, reader)
+    assert got.shape[-3:] == (ds.Rows, ds.Columns, 3)
+    assert ds.LossyImageCompression == "01"
+
+
+def test_header_kept_and_file_meta_regenerated(tmp_path):
+    src = corpus_file(CT)
+    out = tmp_path / "ct.dcm"
+    dicomio.transcode(src, out, "JPEGLSLossless")
+    a, b = pydicom.dcmread(src), pydicom.dcmread(out)
+    pixel_description = {"PixelData", "BitsAllocated", "BitsStored", "HighBit",
+                         "PixelRepresentation", "PhotometricInterpretation",
+                         "SamplesPerPixel", "DataSetTrailingPadding"}
+    for elem in a:
+        if elem.keyword not in pixel_description:
+            assert elem.tag in b, elem
+            assert b[elem.tag].value == elem.value, elem
+    assert b.file_meta.TransferSyntaxUID == "1.2.840.10008.1.2.4.80"
+    assert b.file_meta.MediaStorageSOPInstanceUID == a.SOPInstanceUID
+    assert b.file_meta.ImplementationClassUID == encode.IMPLEMENTATION_CLASS_UID
+    assert b.SOPInstanceUID == a.SOPInstanceUID  # lossless keeps the UID
+    assert (b.BitsStored, b.PixelRepresentation) == (16, 1)
+
+
+# dicomio's header reader warns that it ignores what follows Pixel Data.
+@pytest.mark.filterwarnings("ignore:.*after Pixel Data ignored")
+def test_elements_after_pixel_data_kept(tmp_path):
+    src = tmp_path / "src.dcm"
+    ds = encode.make_dataset(np.arange(64, dtype=np.uint8).reshape(8, 8))
+    ds.add_new(0x7FE10010, "LO", "DICOMIO TEST")
+    ds.add_new(0x7FE11001, "LO", "after pixel data")
+    encode.save_dataset(ds, src)
+    out = tmp_path / "out.dcm"
+    dicomio.transcode(src, out, "RLELossless")
+    assert pydicom.dcmread(out)[0x7FE11001].value == "after pixel data"
+
+
+def test_lossy_gets_new_uid_and_history(tmp_path):
+    src = corpus_file(MR12)
+    first, second = tmp_path / "a.dcm", tmp_path / "b.dcm"
+    dicomio.transcode(src, first, "JPEG2000", level=60)
+    dicomio.transcode(first, second, "JPEGLSNearLossless", level=1)
+    a, b, c = (pydicom.dcmread(p) for p in (src, first, second))
+    assert len({a.SOPInstanceUID, b.SOPInstanceUID, c.SOPInstanceUID}) == 3
+    assert c.file_meta.MediaStorageSOPInstanceUID == c.SOPInstanceUID
+    assert c.LossyImageCompression == "01"
+    assert list(c.LossyImageCompressionMethod) == ["ISO_15444_1", "ISO_14495_1"]
+    assert len(c.LossyImageCompressionRatio) == 2
+    assert "JPEG2000" in c.DerivationDescription
+    assert "JPEGLSNearLossless" in c.DerivationDescription
+
+
+@pytest.mark.parametrize("ts", ["HTJ2KLossless", "HTJ2KLosslessRPCL", "JPEGLSLossless",
+                                "JPEG2000Lossless", "RLELossless"])
+def test_12_bit_stays_12_bit(tmp_path, ts):
+    out = tmp_path / "mr.dcm"
+    dicomio.transcode(corpus_file(MR12), out, ts)
+    ds = pydicom.dcmread(out)
+    assert (ds.BitsAllocated, ds.BitsStored, ds.HighBit) == (16, 12, 11)
+    if ts.startswith(("HTJ2K", "JPEG2000")):
+        cs = next(generate_frames(ds.PixelData, number_of_frames=10))
+        siz = cs.index(b"\xff\x51")
+        assert cs[siz + 40] == 11  # Ssiz: unsigned, 12 bits
+
+
+def test_multiframe_one_fragment_per_frame_with_bot(tmp_path):
+    out = tmp_path / "mf.dcm"
+    dicomio.transcode(corpus_file(MR12), out, "HTJ2KLossless")
+    ds = pydicom.dcmread(out)
+    assert ds.NumberOfFrames == 10
+    offsets = parse_basic_offsets(io.BytesIO(ds.PixelData))
+    frames = list(generate_frames(ds.PixelData, number_of_frames=10))
+    assert len(offsets) == 10 and offsets[0] == 0
+    assert offsets[1:] == list(np.cumsum([len(f) + 8 for f in frames])[:-1])
+    assert "ExtendedOffsetTable" not in ds
+
+
+def test_extended_offset_table_when_offsets_exceed_32_bits(monkeypatch, tmp_path):
+    from dicomio.encode import transcode as module
+
+    monkeypatch.setattr(module, "_BOT_LIMIT", 100)  # as if frames were > 4 GiB
+    out = tmp_path / "eot.dcm"
+    dicomio.transcode(corpus_file(MR12), out, "RLELossless")
+    ds = pydicom.dcmread(out)
+    assert len(ds.ExtendedOffsetTable) == 8 * 10
+    assert ds.PixelData[4:8] == b"\x00\x00\x00\x00"  # empty Basic Offset Table
+    np.testing.assert_array_equal(dicomio.DicomImage(out).read(...), _source(MR12))
+
+
+@pytest.mark.parametrize("name,ts,why", [
+    (CT, "JPEGXLLossless", "signed"),
+    (CT, "JPEGBaseline8Bit", "unsigned 8-bit"),
+    (MR12, "JPEGBaseline8Bit", "unsigned 8-bit"),
+    (CT, "JPEGExtended12Bit", "signed"),
+    ("OBXXXX1A.dcm", "JPEG2000", "PALETTE COLOR"),
+])
+def test_impossible_combinations_say_why(tmp_path, name, ts, why):
+    out = tmp_path / "x.dcm"
+    with pytest.raises(EncodeError, match=why) as info:
+        dicomio.transcode(corpus_file(name), out, ts)
+    assert name in str(info.value)
+    assert not out.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_refuses_to_overwrite_source(tmp_path):
+    src = tmp_path / "ct.dcm"
+    src.write_bytes(corpus_file(CT).read_bytes())
+    with pytest.raises(DicomioError, match="overwrite its source"):
+        dicomio.transcode(src, src, "RLELossless")
+
+
+def test_lossless_check_refuses_a_wrong_codestream(monkeypatch, tmp_path):
+    from dicomio.encode import transcode as module
+
+    real = module._encode
+
+    def corrupt(plan, frame):
+        return real(plan, frame.copy() + 1)
+
+    monkeypatch.setattr(module, "_encode", corrupt)
+    out = tmp_path / "x.dcm"
+    with pytest.raises(EncodeError, match="does not decode to the source"):
+        dicomio.transcode(corpus_file(MR12), out, "RLELossless")
+    assert not out.exists()
+
+
+def _folder(tmp_path: Path) -> Path:
+    src = tmp_path / "in"
+    (src / "sub").mkdir(parents=True)
+    (src / "ct.dcm").write_bytes(corpus_file(CT).read_bytes())
+    (src / "sub" / "rgb.dcm").write_bytes(corpus_file(RGB).read_bytes())
+    data = corpus_file(MR12).read_bytes()
+    (src / "sub" / "bad.dcm").write_bytes(data[: len(data) // 2])
+    return src
+
+
+def test_cli_folder_keeps_layout_and_goes_on(tmp_path, capsys):
+    src = _folder(tmp_path)
+    rc = main(["transcode", str(src), str(tmp_path / "out"), "--to",
+               "JPEGLSLossless", "--jobs", "2"])
+    captured = capsys.readouterr()
+    assert rc == 1
+    assert "2 written, 1 failed" in captured.out
+    assert "bad.dcm" in captured.err
+    assert (tmp_path / "out" / "ct.dcm").exists()
+    assert (tmp_path / "out" / "sub" / "rgb.dcm").exists()
+    assert not (tmp_path / "out" / "sub" / "bad.dcm").exists()
+
+
+def test_cli_one_file_with_level(tmp_path, capsys):
+    out = tmp_path / "o.dcm"
+    assert main(["transcode", str(corpus_file(RGB)), str(out), "--to", "JPEG2000",
+                 "--level", "45"]) == 0
+    assert pydicom.dcmread(out).LossyImageCompression == "01"
+    assert main(["transcode", str(corpus_file(CT)), str(out), "--to", "JPEGXL"]) == 2
+    assert "signed" in capsys.readouterr().err
+
+
+def test_transcode_many_reports_per_file(tmp_path):
+    src = _folder(tmp_path)
+    files = sorted(p for p in src.rglob("*.dcm"))
+    dests = [tmp_path / "out" / p.relative_to(src) for p in files]
+    report = transcode_many(files, dests, "HTJ2KLossless", scheduler="sync")
+    assert [r["ok"] for r in report] == [True, False, True]  # ct, sub/bad, sub/rgb
+    assert "bad.dcm" in report[1]["error"]
+    np.testing.assert_array_equal(dicomio.DicomImage(dests[0]).read(...),
+                                  _source(CT))
