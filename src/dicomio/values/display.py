@@ -129,12 +129,14 @@ class DisplayPlan:
         else:
             lo, hi = self._range if self._range is not None else (m.min(), m.max())
             y = (m - lo) * (255.0 / (hi - lo)) if hi > lo else np.zeros_like(m)
-        if self.inversion:
-            y = 255.0 - y
-        return np.rint(np.clip(y, 0.0, 255.0)).astype(np.uint8)
+        out = np.rint(np.clip(y, 0.0, 255.0)).astype(np.uint8)
+        if self.inversion:  # after rounding: exactly the mirror of MONOCHROME2
+            np.subtract(255, out, out=out)
+        return out
 
-    def _lookup(self) -> bool:
-        return self.dtype.kind in "iu" and self.dtype.itemsize <= 2
+    def _lookup(self, raw: np.ndarray | None = None) -> bool:
+        dtype = self.dtype if raw is None else raw.dtype
+        return dtype == self.dtype and dtype.kind in "iu" and dtype.itemsize <= 2
 
     def _table(self, frame: int) -> np.ndarray:
         mod, preset = self.transforms(frame)
@@ -166,7 +168,7 @@ class DisplayPlan:
             return
         self.transforms(frame)
         self._used.setdefault(-1 - frame, self.transforms(frame))
-        if self._lookup():
+        if self._lookup(raw):
             np.take(self._table(frame), raw.view(f"u{self.dtype.itemsize}"), out=out,
                     mode="clip")
         else:
@@ -176,7 +178,7 @@ class DisplayPlan:
         bits = min(int(self.spec.bits_stored), raw.dtype.itemsize * 8)
         if raw.dtype == np.uint8 and bits == 8:
             out[...] = raw[..., :3]
-        elif self._lookup():
+        elif self._lookup(raw):
             table = self._tables.get("colour")
             if table is None:
                 size = 1 << (8 * self.dtype.itemsize)

@@ -72,7 +72,7 @@ def lut_values(item: Any, ds: Any, nominal_bits: int | None = None) -> np.ndarra
         else:  # 8-bit entries packed in bytes
             vals = np.frombuffer(raw[:n], np.uint8)
     else:
-        vals = np.asarray(raw if isinstance(raw, (list, tuple)) else [raw])
+        vals = np.asarray([raw] if isinstance(raw, (int, float)) else list(raw))
         if (nominal_bits or desc[2]) == 8 and len(vals) * 2 == n:
             vals = vals.astype("<u2").view(np.uint8)
     return np.asarray(vals[:n], dtype=np.int64)

@@ -70,9 +70,9 @@ Preset = Window | VoiLUT
 def _listed(value: Any) -> list[Any]:
     if value is None:
         return []
-    if isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue":
-        return list(value)
-    return [value]
+    if isinstance(value, (str, bytes, int, float)):
+        return [value]
+    return list(value)
 
 
 def _windows(src: Any) -> list[Window]:
