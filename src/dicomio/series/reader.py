@@ -258,6 +258,9 @@ class Series:
         threads: int | None = None,
         backend: str | Sequence[str] | None = None,
         memory_limit: int | None = None,
+        display: bool = False,
+        window: Any = None,
+        voi: int | None = None,
     ) -> np.ndarray:
         """Decode the volume, or some slices, into one new array.
 
@@ -279,6 +282,9 @@ class Series:
         memory_limit : int, optional
             Refuse outputs larger than this many bytes (default
             :func:`dicomio.image.memory_limit`).
+        display, window, voi : optional
+            The displayed volume, uint8 (see :mod:`dicomio.series.display`);
+            what was applied is in ``display_record`` afterwards.
 
         Returns
         -------
@@ -296,6 +302,14 @@ class Series:
             Any decode error, naming file, frame and backends tried.
         """
         picks, scalar = _select(index, len(self.slices))
+        if display:
+            from .display import read_series_display
+
+            vol = read_series_display(self, picks, window=window, voi=voi,
+                                      threads=threads, backend=backend,
+                                      memory_limit=memory_limit,
+                                      limit=memory_limit or _memory_limit())
+            return vol[0] if scalar else vol
         raw_dtype, frame_shape = self._probe(color, backend)
         out_dtype = self.rescaled_dtype(color, backend) if rescale else raw_dtype
         shape = (len(picks), *frame_shape)

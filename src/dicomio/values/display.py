@@ -34,7 +34,7 @@ from .palette import Palette, palette
 from .photometric import family
 from .voi import Preset, apply_voi, choose
 
-__all__ = ["DisplayPlan", "read_display"]
+__all__ = ["DisplayPlan", "read_display", "value_range"]
 
 _SCRATCH_BYTES = 8 << 20  # decode at most this much raw data at a time
 
@@ -111,14 +111,19 @@ class DisplayPlan:
     def _frames_probe(self) -> Sequence[int]:
         return range(self.spec.number_of_frames) if self._varies else [0]
 
-    def set_range(self, raw_lo: float, raw_hi: float, frame: int = 0) -> None:
-        """Set the min..max of the stored values read (for images without VOI)."""
+    def modality_range(self, raw_lo: float, raw_hi: float,
+                       frame: int = 0) -> tuple[float, float]:
+        """The min..max modality values of stored values ``raw_lo..raw_hi``."""
         mod = self.transforms(frame)[0]
         if self.dtype.kind in "iu" and raw_hi - raw_lo <= 1 << 16:
             vals = mod.apply(np.arange(int(raw_lo), int(raw_hi) + 1))
         else:
             vals = mod.apply(np.array([raw_lo, raw_hi], dtype=np.float64))
-        self._range = (float(vals.min()), float(vals.max()))
+        return float(vals.min()), float(vals.max())
+
+    def set_range(self, lo: float, hi: float) -> None:
+        """Map modality values ``lo..hi`` to 0..255 where a frame has no VOI."""
+        self._range = (float(lo), float(hi))
         self._tables.clear()
 
     def _display_values(self, x: np.ndarray, frame: int) -> np.ndarray:
@@ -224,18 +229,63 @@ class DisplayPlan:
         return {"kind": "minmax", "low": lo, "high": hi, "source": "values read"}
 
 
+class _Chunks:
+    """Frames of ``img`` decoded a few at a time into one scratch buffer."""
+
+    def __init__(self, img: Any, idx: Sequence[int], threads: int | None,
+                 backend: Any) -> None:
+        self.img, self.idx = img, idx
+        nthreads = max(1, threads or os.cpu_count() or 1)
+        frame_bytes = max(1, int(np.prod(img.frame_shape)) * img.dtype.itemsize)
+        self.size = max(1, min(len(idx), 2 * nthreads, _SCRATCH_BYTES // frame_bytes))
+        self.buf = np.empty((self.size, *img.frame_shape), img.dtype)
+        self.opts = {"color": "rgb", "backend": backend, "threads": threads}
+
+    def __iter__(self) -> Any:
+        for start in range(0, len(self.idx), self.size):
+            part = list(self.idx[start:start + self.size])
+            dest = self.buf[:len(part)]
+            self.img.read(part, out=dest, **self.opts)
+            yield start, dest
+
+    def raw_range(self) -> tuple[Any, Any]:
+        lo: Any = None
+        hi: Any = None
+        for _, dest in self:
+            a, b = dest.min(), dest.max()
+            lo = a if lo is None else min(lo, a)
+            hi = b if hi is None else max(hi, b)
+        return lo, hi
+
+
+def value_range(img: Any, idx: Sequence[int], *, threads: int | None = None,
+                backend: Any = None) -> tuple[float, float] | None:
+    """The min..max modality values of frames ``idx`` of a grey image, or None
+    (colour, palette or no frames). Decodes the frames (a few at a time)."""
+    plan = DisplayPlan(img.dataset, img.spec)
+    if plan.kind != "grey" or not len(idx):
+        return None
+    lo, hi = _Chunks(img, idx, threads, backend).raw_range()
+    return plan.modality_range(lo, hi, idx[0])
+
+
 def read_display(img: Any, idx: Sequence[int], *, window: Any = None,
                  voi: int | None = None, out: np.ndarray | None = None,
                  threads: int | None = None, backend: Any = None,
-                 check_nbytes: Any = None) -> tuple[np.ndarray, dict[str, Any]]:
+                 check_nbytes: Any = None, value_range: tuple[float, float] | None = None
+                 ) -> tuple[np.ndarray, dict[str, Any]]:
     """Decode frames ``idx`` of the open image ``img`` as display images.
 
     Returns the ``(len(idx), rows, columns[, 3])`` uint8 array and the
     record of what was applied. Frames decode ``img.read`` a few at a time
     into one scratch buffer and are mapped from there into the output.
-    ``check_nbytes(n)`` may refuse an output of ``n`` bytes.
+    ``check_nbytes(n)`` may refuse an output of ``n`` bytes. ``value_range``
+    is the min..max of modality values to use where a frame has no VOI
+    (default: that of the frames read; a series passes its own).
     """
     plan = DisplayPlan(img.dataset, img.spec, window=window, voi=voi)
+    if value_range is not None:
+        plan.set_range(*value_range)
     shape = (len(idx), *plan.frame_shape)
     if check_nbytes is not None:
         check_nbytes(int(np.prod(shape, dtype=object)))
@@ -247,32 +297,16 @@ def read_display(img: Any, idx: Sequence[int], *, window: Any = None,
         result = np.empty(shape, np.uint8)
     if not len(idx):
         return result, plan.record()
-    nthreads = max(1, threads or os.cpu_count() or 1)
-    frame_bytes = max(1, int(np.prod(img.frame_shape)) * img.dtype.itemsize)
-    chunk = max(1, min(len(idx), 2 * nthreads, _SCRATCH_BYTES // frame_bytes))
-    buf = np.empty((chunk, *img.frame_shape), img.dtype)
-    opts = {"color": "rgb", "backend": backend, "threads": threads}
-
-    def decode(start: int) -> np.ndarray:
-        part = list(idx[start:start + chunk])
-        dest = buf[:len(part)]
-        img.read(part, out=dest, **opts)
-        return dest
-
+    chunks = _Chunks(img, idx, threads, backend)
     if plan.needs_range:
-        if len(idx) <= chunk:
-            dest = decode(0)
-            plan.set_range(dest.min(), dest.max(), idx[0])
+        if len(idx) <= chunks.size:  # one decode: the range from the buffer
+            (_, dest), = list(chunks)
+            plan.set_range(*plan.modality_range(dest.min(), dest.max(), idx[0]))
             for k, i in enumerate(idx):
                 plan.apply(i, dest[k], result[k])
             return result, plan.record()
-        lo, hi = np.inf, -np.inf
-        for start in range(0, len(idx), chunk):
-            dest = decode(start)
-            lo, hi = min(lo, dest.min()), max(hi, dest.max())
-        plan.set_range(lo, hi, idx[0])
-    for start in range(0, len(idx), chunk):
-        dest = decode(start)
+        plan.set_range(*plan.modality_range(*chunks.raw_range(), idx[0]))
+    for start, dest in chunks:
         for k in range(len(dest)):
             plan.apply(idx[start + k], dest[k], result[start + k])
     return result, plan.record()
