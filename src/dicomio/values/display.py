@@ -199,7 +199,8 @@ class DisplayPlan:
     # --------------------------------------------------------------- record
     def record(self) -> dict[str, Any]:
         """What was applied: pipeline, modality, voi, inversion, palette, icc."""
-        rec: dict[str, Any] = {"pipeline": self.kind, "output": "uint8",
+        rec: dict[str, Any] = {"pipeline": self.kind, "dtype": "uint8",
+                               "output": "MONOCHROME2" if self.kind == "grey" else "RGB",
                                "modality": None, "voi": None, "inversion": None,
                                "palette": None, "icc": None}
         if self.kind == "color":
