@@ -41,8 +41,21 @@ class Window:
 
     @property
     def limits(self) -> tuple[float, float]:
-        """The modality values at the ends of the window (for contrast limits)."""
-        return (self.center - self.width / 2, self.center + self.width / 2)
+        """The modality values where the window reaches 0 and 255 (contrast limits).
+
+        ``c - 0.5 -/+ (w - 1) / 2`` for LINEAR, ``c -/+ w / 2`` otherwise
+        (SIGMOID: where it is 12 % and 88 % of the way).
+        """
+        c, w = self.center, self.width
+        if self.function == "LINEAR" and w > 1:
+            return (c - 0.5 - (w - 1) / 2, c - 0.5 + (w - 1) / 2)
+        return (c - w / 2, c + w / 2)
+
+    @property
+    def label(self) -> str:
+        name = f"{self.explanation}: " if self.explanation else ""
+        extra = "" if self.function == "LINEAR" else f" {self.function}"
+        return f"{name}C {self.center:g} / W {self.width:g}{extra}"
 
 
 @dataclass(frozen=True)
@@ -61,7 +74,13 @@ class VoiLUT:
 
     @property
     def limits(self) -> tuple[float, float]:
+        """The first and last modality values the table maps."""
         return (float(self.first), float(self.first + len(self.table) - 1))
+
+    @property
+    def label(self) -> str:
+        name = f"{self.explanation}: " if self.explanation else ""
+        return f"{name}VOI LUT {self.limits[0]:g}..{self.limits[1]:g}"
 
 
 Preset = Window | VoiLUT
