@@ -118,7 +118,7 @@ def main() -> int:
         C.Contender("pydicom dcmread+pixel_array+apply_*", lambda: pydicom_file(path),
                     check),
     ], cfg["repeats"])
-    print(f"\n# decoded array -> display uint8 (the transform alone, same array)")
+    print("\n# decoded array -> display uint8 (the transform alone, same array)")
     ds = img.dataset
     alone = C.measure_all([
         C.Contender("dicomio DisplayPlan (uint8 LUT)", lambda: dicomio_transform(img, raw),

@@ -346,10 +346,10 @@ def series_layer(series: Any, *, color: str = "rgb",
     palette = _shown.is_palette(ds0, frame_shape)
     if palette:
         # PALETTE COLOR: an RGB layer of the display image (palette applied).
-        data, shown = _shown.palette_layer_data(slices)
+        data, display_rec = _shown.palette_layer_data(slices)
         rgb, dtype = True, np.dtype(np.uint8)
     else:
-        shown = _shown.grey_display(ds0, slices[mid][1],
+        display_rec = _shown.grey_display(ds0, slices[mid][1],
                                     any(p is not None for p in params)) if not rgb else (
             {"pipeline": "color", "note": "stored RGB; read(display=True) applies "
              "the ICC profile"})
@@ -360,8 +360,8 @@ def series_layer(series: Any, *, color: str = "rgb",
     else:
         colormap, limits = _display(ds0, sample, dtype, rgb, report, slices[mid][1])
         if not rgb:
-            limits = _shown.first_limits(shown) or limits
-            shown["limits"] = [float(v) for v in limits]
+            limits = _shown.first_limits(display_rec) or limits
+            display_rec["limits"] = [float(v) for v in limits]
     kwargs["contrast_limits"] = limits
     if colormap is not None:
         kwargs["colormap"] = colormap
@@ -382,7 +382,7 @@ def series_layer(series: Any, *, color: str = "rgb",
 
     kwargs["metadata"] = {
         "photometric": report,
-        "display": shown,
+        "display": display_rec,
         "decoder": decoder,
         "TransferSyntaxUID": ts.uid,
         "transfer_syntax": ts.keyword,

@@ -74,7 +74,7 @@ def _display_chunk(items: Sequence[Item], frame_shape: tuple[int, ...],
     return out[0] if squeeze else out
 
 
-def display_array(items: Sequence[Item], *, single: bool, frames_per_chunk: int,
+def display_array(items: Sequence[tuple[Any, Any]], *, single: bool, frames_per_chunk: int,
                   window: Any = None, voi: int | None = None, backend: Any = None,
                   threads: int | None = 1) -> Any:
     """A lazy uint8 dask array of the display images of ``items``.
@@ -87,7 +87,7 @@ def display_array(items: Sequence[Item], *, single: bool, frames_per_chunk: int,
 
     from ..values.display import DisplayPlan
 
-    items = [(os.path.abspath(p), int(f)) for p, f in items]
+    items = [(os.path.abspath(str(p)), int(f)) for p, f in items]
     paths = list(dict.fromkeys(p for p, _ in items))
     needs_range = False
     shapes = set()
@@ -112,13 +112,13 @@ def display_array(items: Sequence[Item], *, single: bool, frames_per_chunk: int,
         range_key = (name + "-range",)
         parts = []
         for k, a in enumerate(starts):
-            key = (name + "-range-part", k)
-            graph[key] = (_chunk_range, items[a:a + frames_per_chunk], backend, threads)
-            parts.append(key)
+            part: tuple[Any, ...] = (name + "-range-part", k)
+            graph[part] = (_chunk_range, items[a:a + frames_per_chunk], backend, threads)
+            parts.append(part)
         graph[range_key] = (_reduce_ranges, *parts)
     tail = (0,) * len(frame_shape)
     for k, a in enumerate(starts):
-        key = (name, *tail) if single else (name, k, *tail)
+        key: tuple[Any, ...] = (name, *tail) if single else (name, k, *tail)
         graph[key] = (_display_chunk, items[a:a + frames_per_chunk], frame_shape,
                       window, voi, backend, threads, range_key, single)
     if single:
