@@ -45,7 +45,7 @@ def palette_layer_data(slices: list[tuple[str, int]]) -> tuple[Any, dict[str, An
 
     img = _lazy.open_image(slices[0][0])
     if len(slices) == 1:
-        return img.read(slices[0][1], display=True), img.display_record
+        return img.read(slices[0][1], display=True), img.display_record or {}
     import dask.array as da
     from dask.base import tokenize
 

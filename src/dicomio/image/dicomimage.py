@@ -66,6 +66,9 @@ class DicomImage(Opening, FrameDecoding):
     True
     """
 
+    #: What the last ``read(display=True)`` applied (``docs/display.md``).
+    display_record: dict[str, Any] | None = None
+
     def __init__(
         self,
         source: Any,
