@@ -17,7 +17,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["first_limits", "grey_display", "is_palette", "palette_layer_data"]
+__all__ = ["first_limits", "grey_display", "is_palette", "layer_display", "layer_limits",
+           "palette_layer_data"]
 
 
 def is_palette(ds: Any, frame_shape: tuple[int, ...]) -> bool:
@@ -91,6 +92,25 @@ def grey_display(ds: Any, frame: int, rescaled: bool) -> dict[str, Any]:
             "voi": items[0] if items else None, "inversion": inversion,
             "inverted_colormap": inversion is not None, "palette": None, "icc": None,
             "presets": items}
+
+
+def layer_display(ds: Any, slices: list[tuple[str, int]], frame: int, rgb: bool,
+                  rescaled: bool) -> tuple[Any, dict[str, Any]]:
+    """(RGB data for a palette series else None, the layer's display record)."""
+    if not rgb and is_palette(ds, (0, 0)):
+        return palette_layer_data(slices)
+    if rgb:
+        return None, {"pipeline": "color", "note": "stored RGB; read(display=True) "
+                      "applies the ICC profile"}
+    return None, grey_display(ds, frame, rescaled)
+
+
+def layer_limits(record: dict[str, Any], limits: Any) -> Any:
+    """A grey layer's contrast limits: its first preset's, else ``limits``."""
+    if record.get("pipeline") == "grey":
+        limits = first_limits(record) or limits
+        record["limits"] = [float(v) for v in limits]
+    return limits
 
 
 def first_limits(record: dict[str, Any]) -> tuple[float, float] | None:

@@ -343,26 +343,15 @@ def series_layer(series: Any, *, color: str = "rgb",
         data = _lazy.lazy_stack(slices, frame_shape, dtype, params, color,
                                 transfer_syntaxes=sorted(series.transfer_syntaxes))
 
-    palette = _shown.is_palette(ds0, frame_shape)
-    if palette:
-        # PALETTE COLOR: an RGB layer of the display image (palette applied).
-        data, display_rec = _shown.palette_layer_data(slices)
-        rgb, dtype = True, np.dtype(np.uint8)
-    else:
-        display_rec = _shown.grey_display(ds0, slices[mid][1],
-                                    any(p is not None for p in params)) if not rgb else (
-            {"pipeline": "color", "note": "stored RGB; read(display=True) applies "
-             "the ICC profile"})
+    pal_data, display_rec = _shown.layer_display(ds0, slices, slices[mid][1], rgb,
+                                                 any(p is not None for p in params))
+    if pal_data is not None:  # PALETTE COLOR: an RGB layer, the palette applied
+        data, rgb, dtype = pal_data, True, np.dtype(np.uint8)
     kwargs: dict[str, Any] = {"name": name, "rgb": rgb}
     kwargs.update(_spatial(series, n, has_spacing))
-    if palette:
-        colormap, limits = None, (0.0, 255.0)
-    else:
-        colormap, limits = _display(ds0, sample, dtype, rgb, report, slices[mid][1])
-        if not rgb:
-            limits = _shown.first_limits(display_rec) or limits
-            display_rec["limits"] = [float(v) for v in limits]
-    kwargs["contrast_limits"] = limits
+    colormap, limits = ((None, (0.0, 255.0)) if pal_data is not None else
+                        _display(ds0, sample, dtype, rgb, report, slices[mid][1]))
+    kwargs["contrast_limits"] = _shown.layer_limits(display_rec, limits)
     if colormap is not None:
         kwargs["colormap"] = colormap
 

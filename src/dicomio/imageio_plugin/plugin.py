@@ -108,9 +108,7 @@ class DicomPlugin(PluginV3):
         backend: str | Sequence[str] | None = None,
         threads: int | None = None,
         series: int | str | None = None,
-        display: bool = False,
-        window: Any = None,
-        voi: int | None = None,
+        display: bool = False, window: Any = None, voi: int | None = None,
     ) -> np.ndarray:
         """Decode the image, one frame or a batch of frames.
 
@@ -131,10 +129,7 @@ class DicomPlugin(PluginV3):
         series : int or str, optional
             For a folder holding several series: which one (index, key, UID).
         display, window, voi : optional
-            The displayed image, uint8 (``docs/display.md``): Modality LUT, VOI
-            (the file's first preset, ``voi=k`` another, ``window=(center,
-            width)`` yours), MONOCHROME1 / INVERSE inversion, palette to RGB,
-            ICC profile. :meth:`metadata` then holds ``"display"``.
+            The 8-bit display image (module documentation, ``docs/display.md``).
 
         Returns
         -------
@@ -153,8 +148,7 @@ class DicomPlugin(PluginV3):
         self._last = {"color": color, "rescale": rescale, "backend": backend}
         shown = {"display": True, "window": window, "voi": voi} if display else {}
         src: Any = self._open() if self._kind == "file" else self._series(series)
-        if self._kind != "file" and index is Ellipsis:
-            index = None
+        index = None if self._kind != "file" and index is Ellipsis else index
         arr = src.read(index, rescale=rescale, color=color, threads=threads,
                        backend=backend, **shown)
         self._display = getattr(src, "display_record", None) if display else None
@@ -216,9 +210,7 @@ class DicomPlugin(PluginV3):
         backend: str | Sequence[str] | None = None,
         threads: int | None = None,
         series: int | str | None = None,
-        display: bool = False,
-        window: Any = None,
-        voi: int | None = None,
+        display: bool = False, window: Any = None, voi: int | None = None,
     ) -> ImageProperties:
         """Shape, dtype and spacing of what :meth:`read` returns, from headers.
 
@@ -227,8 +219,7 @@ class DicomPlugin(PluginV3):
         Parameters
         ----------
         index, color, rescale, backend, threads, series, display, window, voi
-            As for :meth:`read` (the dtype depends on ``rescale`` and
-            ``display``: uint8, RGB for palette images).
+            As for :meth:`read` (the dtype depends on ``rescale`` and ``display``).
 
         Returns
         -------
@@ -316,8 +307,7 @@ class DicomPlugin(PluginV3):
         else:
             meta = series_metadata(self._series(series), index, color, backend)
         meta["spacing"] = self.properties(index, series=series).spacing
-        if self._display is not None:
-            meta["display"] = self._display
+        meta.update({"display": self._display} if self._display is not None else {})
         if exclude_applied:
             drop_applied(meta, rescale=rescale, report=meta.get("photometric"),
                          display=self._display)

@@ -344,7 +344,7 @@ class Series:
                 _rescale.read_rescaled(img, frames, targets,
                                        [params(s) for _, s in items], out)
                 for (_, s), frame in zip(items, frames):
-                    self._record_provenance(img, s, frame)
+                    _record_provenance(self, img, s, frame)
 
         # Uncompressed slices are a copy from the file and some Python per
         # file, which holds the GIL: as for the header scan, threads only pay
@@ -353,19 +353,6 @@ class Series:
         serial_first = threads is None and self.transfer_syntaxes <= tsyntax.UNCOMPRESSED
         _run_files(list(by_file.items()), work, n_workers, serial_first)
         return out[0] if scalar else out
-
-    def _record_provenance(self, img: Any, s: int, frame: int) -> None:
-        info = None
-        frame_info = getattr(img, "frame_info", None)
-        if frame_info is not None:
-            try:
-                info = frame_info(frame)
-            except Exception:  # provenance is best effort, never fatal
-                info = None
-        backend = getattr(info, "backend", None) or getattr(img, "decoder", None)
-        report = getattr(info, "photometric", None) or getattr(img, "photometric", None)
-        self._decoders[s] = backend
-        self._photometric[s] = dict(report) if report else None
 
     def slice(self, i: int, **options: Any) -> np.ndarray:
         """Slice ``i`` alone: ``read(i, **options)``."""
@@ -388,6 +375,21 @@ class Series:
         return [functools.partial(read_slice, path, frame, color=color,
                                   backend=backend, rescale=params, dtype=dtype)
                 for path, frame, params in items]
+
+
+def _record_provenance(series: Series, img: Any, s: int, frame: int) -> None:
+    """Keep slice ``s``'s decoder and colour report (best effort, never fatal)."""
+    info = None
+    frame_info = getattr(img, "frame_info", None)
+    if frame_info is not None:
+        try:
+            info = frame_info(frame)
+        except Exception:  # provenance is best effort, never fatal
+            info = None
+    backend = getattr(info, "backend", None) or getattr(img, "decoder", None)
+    report = getattr(info, "photometric", None) or getattr(img, "photometric", None)
+    series._decoders[s] = backend
+    series._photometric[s] = dict(report) if report else None
 
 
 def _short(value: Any) -> str:
