@@ -163,3 +163,39 @@ def test_launch_view_opens_with_the_plugin(make_napari_viewer: Any,
     files = sorted(str(p) for p in (tmp_path / "ct").iterdir())
     view(files, viewer=viewer, widget=False, run=False)  # one volume from files
     assert viewer.layers[-1].data.shape[0] == 3
+
+
+def test_window_chooser_sets_contrast_limits(viewer: Any, qtbot: Any,
+                                             tmp_path: Path) -> None:
+    from dicomio import encode
+
+    path = tmp_path / "ct.dcm"
+    hu = np.arange(-1000, 1048, dtype=np.int16).reshape(32, 64)
+    encode.write(path, hu, "ExplicitVRLittleEndian", window=([40, -600], [400, 1500]),
+                 WindowCenterWidthExplanation=["SOFT", "LUNG"], modality="CT")
+    layer, = viewer.open(str(path), plugin="dicomio")
+    widget = dock(viewer)
+    viewer.layers.selection.active = layer
+    assert not widget.windows.isHidden()
+    labels = [label for label, _ in widget.windows.presets()]
+    assert labels[:2] == ["SOFT: C 40 / W 400", "LUNG: C -600 / W 1500"]
+    assert tuple(layer.contrast_limits) == pytest.approx((-160, 239))
+    soft = canvas(viewer, qtbot)
+    widget.windows.choose(1)
+    assert tuple(layer.contrast_limits) == pytest.approx((-1350, 149))
+    assert not np.array_equal(canvas(viewer, qtbot), soft)  # the screen changed
+
+
+def test_palette_and_monochrome1_on_screen(viewer: Any, qtbot: Any) -> None:
+    from tests.conftest import corpus_file
+
+    pal, = viewer.open(str(corpus_file("OBXXXX1A.dcm")), plugin="dicomio")
+    assert pal.rgb
+    shot = canvas(viewer, qtbot)
+    assert (np.abs(shot[..., 0] - shot[..., 1]) > 20).any()  # colours, not grey
+    viewer.layers.clear()
+    mono1, = viewer.open(str(corpus_file("RG3_UNCR.dcm")), plugin="dicomio")
+    assert mono1.colormap.name == "gray_r"
+    widget = dock(viewer)
+    viewer.layers.selection.active = mono1
+    assert widget.windows.presets()  # the file's window is offered

@@ -22,6 +22,7 @@ import pydicom  # noqa: E402
 from napari.components import ViewerModel  # noqa: E402
 from napari.utils.notifications import notification_manager  # noqa: E402
 
+import dicomio  # noqa: E402
 from dicomio import DicomioError, SeriesError, samples  # noqa: E402
 from dicomio._napari import _lazy, _reader, _sample, get_reader, read_dicom  # noqa: E402
 from dicomio.image import DicomImage  # noqa: E402
@@ -274,28 +275,60 @@ def test_monochrome1_uses_an_inverted_colormap(tmp_path: Path) -> None:
     assert kwargs["colormap"] == "gray_r"
 
 
-def test_palette_colour_keeps_indices_and_maps_them() -> None:
+def test_palette_colour_opens_as_an_rgb_layer() -> None:
     path = corpus_file("OT-PAL-8-face.dcm")
     (data, kwargs, _), = read_dicom(str(path))
-    assert data.dtype == np.uint8 and kwargs["rgb"] is False
-    cmap = kwargs["colormap"]
-    assert str(cmap.interpolation) in ("zero", "ColormapInterpolationMode.ZERO")
-    ds = pydicom.dcmread(path, force=True)
-    n, first, _ = ds.RedPaletteColorLookupTableDescriptor
-    lo, hi = kwargs["contrast_limits"]
-    assert (lo, hi) == (first - 0.5, first - 0.5 + n)
-    # The colormap reproduces the file's palette for the indices present.
+    assert data.dtype == np.uint8 and kwargs["rgb"] is True
+    assert data.shape[-1] == 3 and "colormap" not in kwargs
+    assert kwargs["contrast_limits"] == (0.0, 255.0)
+    # The palette applied, as read(display=True) and pydicom's apply_color_lut give.
     from pydicom.pixels import apply_color_lut
 
-    values = np.unique(data)
-    expected = apply_color_lut(values, ds)[:, :3] / 65535.0
-    got = cmap.map((values - lo) / (hi - lo))[:, :3]
-    np.testing.assert_allclose(got, expected, atol=1e-3)
+    with pytest.warns(dicomio.DicomioWarning, match="Transfer Syntax"):
+        img = dicomio.DicomImage(str(path))
+    np.testing.assert_array_equal(np.asarray(data), img.read(display=True))
+    ds = pydicom.dcmread(path, force=True)
+    expected = apply_color_lut(img.read(), ds)[..., :3] * (255 / 65535)
+    assert np.abs(np.asarray(data) - expected).max() <= 1
+    assert kwargs["metadata"]["display"]["palette"]["entries"] == 200
     # The file has no Transfer Syntax UID: tolerated, and said.
     assert any("Transfer Syntax" in text for text in warnings_shown())
     viewer = ViewerModel()
     layer = viewer.add_image(data, **kwargs)
-    assert layer.colormap.name == "DICOM palette"
+    assert layer.rgb
+
+
+def test_palette_stack_is_a_lazy_rgb_layer(corpus) -> None:
+    (data, kwargs, _), = read_dicom(str(corpus("OBXXXX1A_2frame.dcm")))
+    assert kwargs["rgb"] is True and data.shape == (2, 600, 800, 3)
+    assert hasattr(data, "dask")
+    np.testing.assert_array_equal(
+        data.compute(),
+        dicomio.DicomImage(str(corpus("OBXXXX1A_2frame.dcm"))).read(display=True))
+
+
+def test_window_presets_become_contrast_limits(tmp_path: Path) -> None:
+    from dicomio import encode
+
+    path = tmp_path / "ct.dcm"
+    hu = np.arange(-1000, 1048, dtype=np.int16).reshape(32, 64)
+    encode.write(path, hu, "ExplicitVRLittleEndian", window=([40, -600], [400, 1500]),
+                 WindowCenterWidthExplanation=["SOFT", "LUNG"], modality="CT")
+    (data, kwargs, _), = read_dicom(str(path))
+    shown = kwargs["metadata"]["display"]
+    assert [p["label"] for p in shown["presets"]] == ["SOFT: C 40 / W 400",
+                                                      "LUNG: C -600 / W 1500"]
+    assert kwargs["contrast_limits"] == tuple(shown["presets"][0]["limits"])
+    assert shown["presets"][1]["limits"] == [-1350.0, 149.0]
+    assert shown["inversion"] is None
+
+
+def test_monochrome1_keeps_modality_values_and_inverts_the_colormap(corpus) -> None:
+    (data, kwargs, _), = read_dicom(str(corpus("RG3_UNCR.dcm")))
+    assert kwargs["colormap"] == "gray_r"
+    np.testing.assert_array_equal(np.asarray(data),
+                                  dicomio.DicomImage(str(corpus("RG3_UNCR.dcm"))).read())
+    assert kwargs["metadata"]["display"]["inversion"] == "MONOCHROME1"
 
 
 def test_flat_image_never_gets_equal_limits(tmp_path: Path) -> None:

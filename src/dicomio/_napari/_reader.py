@@ -10,9 +10,12 @@ into folders) and never raises. :func:`read_dicom` assembles series with
 * ``scale``/``translate`` in mm in the series' own frame (axis 0 along the
   slice normal, axes 1 and 2 along the column and row directions),
   ``units``, ``axis_labels`` and an explicit ``rgb``;
-* modality rescale applied (CT in HU); ``contrast_limits`` from Window
-  Center/Width, else from the decoded middle slice;
-* ``metadata`` with ``"photometric"``, ``"decoder"``, ``"TransferSyntaxUID"``,
+* modality rescale applied (CT in HU); ``contrast_limits`` from the file's
+  first VOI preset (Window Center/Width or VOI LUT), else from the decoded
+  middle slice; MONOCHROME1 with the inverted ``gray_r`` colormap (the data
+  stays modality values); PALETTE COLOR as RGB layers (:mod:`._display`);
+* ``metadata`` with ``"photometric"``, ``"display"`` (what the layer shows,
+  the file's VOI presets), ``"decoder"``, ``"TransferSyntaxUID"``,
   ``"header"`` and the series' geometry, slices and warnings.
 """
 
@@ -31,6 +34,7 @@ from pydicom.dataset import Dataset
 from ..dataset.titles import series_title
 from ..errors import DicomioError, SeriesError
 from ..image import DicomioWarning
+from . import _display as _shown
 from . import _lazy
 
 __all__ = ["get_reader", "read_dicom", "series_layer", "is_dicom_source",
@@ -339,10 +343,15 @@ def series_layer(series: Any, *, color: str = "rgb",
         data = _lazy.lazy_stack(slices, frame_shape, dtype, params, color,
                                 transfer_syntaxes=sorted(series.transfer_syntaxes))
 
+    pal_data, display_rec = _shown.layer_display(ds0, slices, slices[mid][1], rgb,
+                                                 any(p is not None for p in params))
+    if pal_data is not None:  # PALETTE COLOR: an RGB layer, the palette applied
+        data, rgb, dtype = pal_data, True, np.dtype(np.uint8)
     kwargs: dict[str, Any] = {"name": name, "rgb": rgb}
     kwargs.update(_spatial(series, n, has_spacing))
-    colormap, limits = _display(ds0, sample, dtype, rgb, report, slices[mid][1])
-    kwargs["contrast_limits"] = limits
+    colormap, limits = ((None, (0.0, 255.0)) if pal_data is not None else
+                        _display(ds0, sample, dtype, rgb, report, slices[mid][1]))
+    kwargs["contrast_limits"] = _shown.layer_limits(display_rec, limits)
     if colormap is not None:
         kwargs["colormap"] = colormap
 
@@ -362,6 +371,7 @@ def series_layer(series: Any, *, color: str = "rgb",
 
     kwargs["metadata"] = {
         "photometric": report,
+        "display": display_rec,
         "decoder": decoder,
         "TransferSyntaxUID": ts.uid,
         "transfer_syntax": ts.keyword,
@@ -528,11 +538,8 @@ def _display(ds: Dataset, sample: np.ndarray, dtype: Any, rgb: bool,
             bits = int(ds.get("BitsStored", dtype.itemsize * 8) or dtype.itemsize * 8)
             return None, (0.0, float((1 << min(bits, dtype.itemsize * 8)) - 1))
         return None, _sample_limits(sample)
-    if output == "PALETTE COLOR" or (not output and declared == "PALETTE COLOR"):
-        palette = _palette(ds)
-        if palette is not None:
-            return palette
-    colormap = "gray_r" if (output or declared) == "MONOCHROME1" else None
+    inverse = str(ds.get("PresentationLUTShape", "") or "").strip().upper() == "INVERSE"
+    colormap = "gray_r" if (output or declared) == "MONOCHROME1" or inverse else None
     limits = window_limits(ds, frame) or _sample_limits(sample)
     return colormap, limits
 
@@ -546,34 +553,3 @@ def _sample_limits(sample: np.ndarray) -> tuple[float, float]:
         # napari refuses equal limits; a flat image shows as mid grey.
         lo, hi = lo - 0.5, lo + 0.5
     return lo, hi
-
-
-_MAX_PALETTE_COLORS = 4096
-
-
-def _palette(ds: Dataset) -> tuple[Any, tuple[float, float]] | None:
-    """A napari colormap built from the Palette Color LUT, indices kept as data."""
-    try:
-        from napari.utils.colormaps import Colormap
-        from pydicom.pixels import apply_color_lut
-
-        desc = ds.RedPaletteColorLookupTableDescriptor
-        n = int(desc[0]) or 65536
-        first = int(desc[1])
-        bits = int(desc[2])
-        step = max(1, math.ceil(n / _MAX_PALETTE_COLORS))
-        index = np.arange(first, first + n, step, dtype=np.int64)
-        # apply_color_lut clips below the first mapped value and above the last.
-        rgb = apply_color_lut(index.astype(np.uint16 if first + n <= 65536
-                                           else np.int64), ds)
-    except Exception:
-        return None
-    top = float((1 << bits) - 1) if bits in (8, 16) else float(np.max(rgb) or 1)
-    colors = np.clip(np.asarray(rgb, dtype=float)[:, :3] / top, 0.0, 1.0)
-    colors = np.column_stack([colors, np.ones(len(colors))])
-    controls = np.linspace(0.0, 1.0, len(colors) + 1)
-    cmap = Colormap(colors=colors, controls=controls, interpolation="zero",
-                    name="DICOM palette", display_name="DICOM palette")
-    # Index first + k lands inside bin k // step (in its middle when step is 1).
-    lo = first - 0.5
-    return cmap, (lo, lo + len(colors) * step)

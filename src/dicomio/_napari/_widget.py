@@ -9,6 +9,8 @@ layer opened by dicomio it lists:
 * the colour report: declared, codestream and output Photometric
   Interpretation, whether the file is mislabelled or the colours were
   converted, and the notes;
+* the file's window presets, to choose the contrast limits from
+  (:class:`~dicomio._napari._windows.WindowChooser`);
 * the series: modality, kind, spacing, origin, warnings and notes;
 * the header of the slice on screen, as a tree, filtered by the search box
   (keyword or value, case-insensitive).
@@ -42,6 +44,7 @@ from qtpy.QtWidgets import (
 
 from ..dataset.titles import series_title
 from . import _lazy
+from ._windows import WindowChooser
 
 if TYPE_CHECKING:
     import napari
@@ -110,6 +113,8 @@ class DicomHeaderWidget(QWidget):
         self.tree.setHeaderLabels(["Keyword", "Value"])
         self.tree.setUniformRowHeights(True)
 
+        self.windows = WindowChooser()  # the file's VOI presets as contrast limits
+
         self.refresh_button = QPushButton("Refresh")
         self.refresh_button.setToolTip("Show slices decoded since the last update")
         self.refresh_button.clicked.connect(self.refresh)
@@ -122,6 +127,7 @@ class DicomHeaderWidget(QWidget):
         row.addWidget(self.refresh_button)
         top_layout.addLayout(row)
         top_layout.addWidget(self.summary)
+        top_layout.addWidget(self.windows)
         top_layout.addWidget(self.frames, 1)
         bottom = QWidget()
         bottom_layout = QVBoxLayout(bottom)
@@ -185,6 +191,7 @@ class DicomHeaderWidget(QWidget):
     def refresh(self) -> None:
         """Rebuild everything for the current layer and slice."""
         md = self._metadata()
+        self.windows.show_layer(self._layer, md)
         if self._layer is None:
             self.title.setText("<b>No layer selected</b>")
         else:

@@ -1,6 +1,9 @@
 """``dicomio convert``: a file or a one-series folder to .npy, .tif, .png, .jpg.
 
-PNG and JPEG hold one image, so frames and slices become ``NAME_0000.png``,
+PNG and JPEG get the 8-bit display image (``docs/display.md``) unless
+``--raw`` or ``--rescale`` asks for values; ``.tif`` and ``.npy`` get the
+stored values unless ``--display``, ``--window`` or ``--voi`` asks for the
+display image. PNG and JPEG hold one image, so frames and slices become ``NAME_0000.png``,
 ``NAME_0001.png``, ... Formats are checked against the decoded dtype before
 anything is written: no half-written set of files.
 """
@@ -50,24 +53,37 @@ def run(args: argparse.Namespace) -> int:
     if ext.lower() != ".npy" and importlib.util.find_spec("imageio") is None:
         return _usage_error(f"{dst}: writing {ext} needs imageio: "
                             'pip install "dicomio[imageio]" (or write .npy)')
+    display = _display_mode(args, allowed)
+    if display is None:
+        return 2
+    opts: dict[str, Any] = ({"display": True, "window": args.window, "voi": args.voi}
+                            if display else {"rescale": args.rescale})
     check_input(src)
     reporter = Reporter(quiet=args.quiet)
-    if os.path.isdir(src):
-        arr = _read_folder(src, args.rescale, reporter)
-        stacked = True
-    else:
-        from ..image import DicomImage
+    try:
+        if os.path.isdir(src):
+            arr = _read_folder(src, opts, reporter)
+            stacked = True
+        else:
+            from ..image import DicomImage
 
-        with reporter.warnings_of(src), DicomImage(src) as img:
-            arr = img.read(rescale=args.rescale)
-            stacked = img.n_frames > 1
+            with reporter.warnings_of(src), DicomImage(src) as img:
+                arr = img.read(**opts)
+                stacked = img.n_frames > 1
+    except (ValueError, IndexError) as exc:
+        from ..errors import DicomioError
+
+        if isinstance(exc, DicomioError):
+            raise
+        return _usage_error(f"{src}: {exc}")  # a bad --window or --voi
     if arr.dtype == np.bool_:
         arr = arr.astype(np.uint8)
     if allowed is not None and arr.dtype.name not in allowed:
         # Checked before writing anything: no half-written set of files.
         return _usage_error(
             f"{dst}: {ext} stores {' or '.join(allowed)} samples and this image "
-            f"is {arr.dtype}; write .tif or .npy to keep the values")
+            f"is {arr.dtype}; write .tif or .npy to keep the values, or leave out "
+            "--raw / --rescale for the 8-bit display image")
     if ext.lower() == ".npy":
         np.save(dst, arr)
     else:
@@ -85,7 +101,23 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _read_folder(src: str, rescale: bool, reporter: Reporter) -> np.ndarray:
+def _display_mode(args: argparse.Namespace,
+                  allowed: tuple[str, ...] | None) -> bool | None:
+    """Whether to write the display image (None: conflicting options, said)."""
+    asked = args.display or args.window is not None or args.voi is not None
+    if args.raw and asked:
+        _usage_error("--raw keeps stored values; it cannot go with --display, "
+                     "--window or --voi")
+        return None
+    if args.rescale and asked:
+        _usage_error("--rescale writes modality values; the display image "
+                     "(--display, --window, --voi) already applies them")
+        return None
+    # PNG and JPEG are for looking at: the display image unless asked otherwise.
+    return asked or (allowed is not None and not args.raw and not args.rescale)
+
+
+def _read_folder(src: str, opts: dict[str, Any], reporter: Reporter) -> np.ndarray:
     """The one series of ``src``, decoded, with progress on a terminal."""
     from ..dataset.titles import series_title
     from ..errors import SeriesError
@@ -104,16 +136,19 @@ def _read_folder(src: str, rescale: bool, reporter: Reporter) -> np.ndarray:
         raise SeriesError(f"{src} holds {len(found)} series ({listing}); convert "
                           "takes a folder with one")
     (s,) = found
-    return _read_series(s, src, rescale, reporter)
+    return _read_series(s, src, opts, reporter)
 
 
-def _read_series(s: Any, src: str, rescale: bool, reporter: Reporter) -> np.ndarray:
+def _read_series(s: Any, src: str, opts: dict[str, Any],
+                 reporter: Reporter) -> np.ndarray:
     n = s.n_slices
     step = max(_MIN_STEP, -(-n // 50))  # about 50 updates, each a parallel batch
+    rescale = bool(opts.get("rescale"))
     with reporter.progress(n, "decoding", unit="slice") as bar, \
             reporter.warnings_of(src):
-        if n <= step or bar.disable:
-            arr: np.ndarray = s.read(rescale=rescale)
+        # A display read in one go: slices without VOI share the series' range.
+        if n <= step or bar.disable or opts.get("display"):
+            arr: np.ndarray = s.read(**opts)
             bar.update(n)
             return arr
         first = s.read(slice(0, step), rescale=rescale)

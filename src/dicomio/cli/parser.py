@@ -88,12 +88,25 @@ def build_parser() -> argparse.ArgumentParser:
         "convert", parents=[common],
         help="export a file or folder to .png/.tif/.npy",
         description="Decode a file (all frames) or a folder holding one series and "
-        "write it with NumPy (.npy) or imageio (.tif, .png, .jpg). PNG and JPEG hold "
-        "one image, so frames and slices become NAME_0000.png, NAME_0001.png, ...")
+        "write it with NumPy (.npy) or imageio (.tif, .png, .jpg). PNG and JPEG get "
+        "the 8-bit display image (window, MONOCHROME1 inversion, palette, ICC "
+        "profile), .tif and .npy the stored values, unless told otherwise. PNG and "
+        "JPEG hold one image, so frames and slices become NAME_0000.png, ...")
     v.add_argument("input", help="a DICOM file, or a folder with one series")
     v.add_argument("output", help="OUT.npy, OUT.tif, OUT.png or OUT.jpg")
+    v.add_argument("--raw", action="store_true",
+                   help="keep the stored values (16-bit PNG, TIFF) instead of the "
+                   "display image")
+    v.add_argument("--display", action="store_true",
+                   help="write the 8-bit display image to .tif / .npy too")
+    v.add_argument("--window", nargs=2, type=float, metavar=("C", "W"), default=None,
+                   help="display through this window (center, width) instead of "
+                   "the file's")
+    v.add_argument("--voi", type=int, default=None, metavar="K",
+                   help="display through the file's VOI preset K (0 = the first)")
     v.add_argument("--rescale", action="store_true",
-                   help="apply the modality LUT (Hounsfield units for CT)")
+                   help="write modality values (Hounsfield units for CT), not the "
+                   "display image")
     v.set_defaults(func=_run("convert"))
 
     w = sub.add_parser(

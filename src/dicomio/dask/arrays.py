@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -34,6 +34,9 @@ def to_dask(
     backend: str | Sequence[str] | None = None,
     threads: int | None = 1,
     series: int | str | None = None,
+    display: bool = False,
+    window: Any = None,
+    voi: int | None = None,
 ) -> dask.array.Array:
     """A lazy dask array over a DICOM file, a series or a folder.
 
@@ -71,6 +74,10 @@ def to_dask(
     series : int or str, optional
         For a folder, DICOMDIR or list holding several series: the index in
         :attr:`ScanResult.series`, or a :attr:`Series.key` / ``uid``.
+    display, window, voi : optional
+        The displayed image, uint8, as ``read(display=True, window=, voi=)``
+        (see :mod:`dicomio.dask.display`); ``rescale`` and ``color`` do not
+        apply then.
 
     Returns
     -------
@@ -102,6 +109,8 @@ def to_dask(
                          f"not {frames_per_chunk!r}")
     options = lazy.decode_options(rescale, color, backend, threads)
     fpc = int(frames_per_chunk)
+    if display:
+        return _display_array(source, series, fpc, window, voi, options)
     if isinstance(source, Series):
         if series is not None:
             raise ValueError("series= picks one series of a folder; "
@@ -125,6 +134,30 @@ def to_dask(
     raise TypeError(f"to_dask needs a file path, a folder, a list of paths or a "
                     f"dicomio.series.Series, not {type(source).__name__}: its tasks "
                     "reopen the file by path on the workers")
+
+def _display_array(source: Any, series: Any, fpc: int, window: Any, voi: Any,
+                   options: lazy.Decode) -> dask.array.Array:
+    from ..series import Series
+    from .display import display_array
+
+    if isinstance(source, (str, os.PathLike)) and not (
+            os.path.isdir(source) or os.path.basename(source).upper() == "DICOMDIR"):
+        path = os.fspath(source)
+        with DicomImage(path, backend=options.backend) as img:
+            n = img.n_frames
+        return display_array([(path, i) for i in range(n)], single=n == 1,
+                             frames_per_chunk=fpc, window=window, voi=voi,
+                             backend=options.backend, threads=options.threads)
+    if isinstance(source, Series):
+        chosen = source
+    elif isinstance(source, (str, os.PathLike)):
+        chosen = _pick_series(os.fspath(source), series)
+    else:
+        chosen = _pick_series([os.fspath(p) for p in source], series)
+    return display_array(list(chosen.slices), single=False, frames_per_chunk=fpc,
+                         window=window, voi=voi, backend=options.backend,
+                         threads=options.threads)
+
 
 def _file_array(path: str, fpc: int, options: lazy.Decode) -> dask.array.Array:
     path = os.path.abspath(path)

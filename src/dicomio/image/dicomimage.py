@@ -66,6 +66,9 @@ class DicomImage(Opening, FrameDecoding):
     True
     """
 
+    #: What the last ``read(display=True)`` applied (``docs/display.md``).
+    display_record: dict[str, Any] | None = None
+
     def __init__(
         self,
         source: Any,
@@ -241,7 +244,8 @@ class DicomImage(Opening, FrameDecoding):
     def read(self, index: Any = None, *, rescale: bool = False,
              out: np.ndarray | None = None, color: str | None = None,
              backend: str | Sequence[str] | None = None,
-             threads: int | None = None) -> np.ndarray:
+             threads: int | None = None, display: bool = False,
+             window: Any = None, voi: int | None = None) -> np.ndarray:
         """Decode frames.
 
         Parameters
@@ -255,12 +259,26 @@ class DicomImage(Opening, FrameDecoding):
             Write into this array (right shape and dtype) instead of a new one.
         color, backend, threads : optional
             Override the options given to the constructor for this call.
+        display : bool
+            Return what a viewer shows, uint8 (grey, or RGB for palette and
+            colour images): Modality LUT, VOI, MONOCHROME1 / INVERSE
+            inversion, palette, ICC profile (:mod:`dicomio.values.display`).
+            What was applied is in ``display_record`` afterwards.
+        window : (center, width[, function]), optional
+            With ``display``: this window instead of the file's.
+        voi : int, optional
+            With ``display``: the file's VOI preset to use (default 0).
 
         Returns
         -------
         numpy.ndarray
         """
         idx, batched = self._indices(index)
+        if display:
+            from .display import read_display
+
+            return read_display(self, idx, batched, window=window, voi=voi, out=out,
+                                threads=threads, backend=backend)
         color = color or self.color
         check_color(color)
         cands = self._candidates(backend if backend is not None else self.backend)

@@ -53,7 +53,7 @@ named, and writing DICOM into a file called ``out`` unasked would surprise).
 Methods
 -------
 ``read(*, index=None, color="rgb", rescale=False, backend=None, threads=None,
-series=None)``
+series=None, display=False, window=None, voi=None)``
     ``index=None``: the whole image: one frame ``(rows, cols[, samples])``, the
     stacked frames ``(frames, rows, cols[, samples])`` of a multi-frame file,
     or the sorted volume of a folder (always with a slice axis). ``index=i``:
@@ -68,10 +68,13 @@ series=None)``
     decoding threads.
     ``series`` picks one series of a folder that holds several (an index
     into :attr:`dicomio.series.ScanResult.series`, a key or a
-    SeriesInstanceUID).
+    SeriesInstanceUID). ``display=True`` returns the 8-bit display image
+    (Modality LUT, the file's first VOI preset, ``voi=k`` another or
+    ``window=(center, width)`` yours, MONOCHROME1 / INVERSE inversion,
+    palette colour to RGB, ICC profile; see ``docs/display.md``).
 ``iter(*, color, rescale, backend, threads, series)``
     Yields the frames (slices) one by one.
-``properties(index=None, *, color, rescale, backend, threads, series)``
+``properties(index=None, *, color, rescale, backend, threads, series, display)``
     :class:`~imageio.core.v3_plugin_api.ImageProperties` from the header alone
     (no pixel data is decoded), equal to the ``shape`` and ``dtype`` of
     ``read`` with the same arguments. ``spacing`` holds one value per axis of
@@ -97,7 +100,11 @@ backend=None, series=None)``
     the declared one (YBR converted to RGB, 4:2:2 upsampled; the declared
     value stays in ``photometric["declared"]``); ``PlanarConfiguration`` when
     it was 1 (the array is always colour-by-pixel). ``MONOCHROME1`` and
-    ``PALETTE COLOR`` are not applied by ``read``, so they are kept.
+    ``PALETTE COLOR`` are not applied by a plain ``read``, so they are kept.
+    After ``read(display=True)`` the metadata holds ``"display"`` (what was
+    applied: modality, voi, inversion, palette, icc) and, with
+    ``exclude_applied``, drops the window, VOI, Modality LUT, Presentation LUT
+    Shape, rescale, Photometric Interpretation and ICC Profile keys.
     ``rescale`` / ``color`` default to those of the last ``read`` (or
     ``False`` / ``"rgb"``).
 ``write(ndimage, *, is_batch=None, transfer_syntax="ExplicitVRLittleEndian",

@@ -75,9 +75,21 @@ def spacing_between_slices(ds: Any) -> float | None:
         return None
 
 
+#: Header keys a display read (``read(display=True)``) has applied.
+DISPLAY_APPLIED = ("WindowCenter", "WindowWidth", "VOILUTFunction",
+                   "WindowCenterWidthExplanation", "VOILUTSequence",
+                   "ModalityLUTSequence", "PresentationLUTShape",
+                   "PhotometricInterpretation", "ICCProfile")
+
+
 def drop_applied(meta: dict[str, Any], *, rescale: bool,
-                  report: dict[str, Any] | None) -> None:
+                 report: dict[str, Any] | None,
+                 display: dict[str, Any] | None = None) -> None:
     """Remove header keys that no longer describe the array read returns."""
+    if display is not None:
+        rescale = True
+        for key in DISPLAY_APPLIED:
+            meta.pop(key, None)
     if rescale:
         meta.pop("RescaleSlope", None)
         meta.pop("RescaleIntercept", None)
@@ -92,6 +104,15 @@ def drop_applied(meta: dict[str, Any], *, rescale: bool,
         meta.pop("PhotometricInterpretation", None)
     if meta.get("PlanarConfiguration") == 1:
         meta.pop("PlanarConfiguration", None)
+
+
+def display_frame_shape(frame_shape: tuple[int, ...], photometric: Any
+                        ) -> tuple[tuple[int, ...], int]:
+    """(frame shape, samples) of ``read(display=True)``: palette images are RGB."""
+    samples = frame_shape[2] if len(frame_shape) == 3 else 1
+    if len(frame_shape) == 2 and str(photometric).strip().upper() == "PALETTE COLOR":
+        return (*frame_shape, 3), 3
+    return frame_shape, samples
 
 
 def declared_syntax(ds: Any) -> str | None:

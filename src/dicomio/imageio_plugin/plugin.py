@@ -14,6 +14,7 @@ from ..image import DicomImage
 from .detect import classify
 from .metadata import (
     count_frames,
+    display_frame_shape,
     drop_applied,
     file_metadata,
     image_properties,
@@ -53,6 +54,7 @@ class DicomPlugin(PluginV3):
         self._scan: ScanResult | None = None
         self._written = False
         self._last: dict[str, Any] = {}
+        self._display: dict[str, Any] | None = None  # what the last read displayed
         if request.mode.io_mode == IOMode.write:
             if request.extension not in EXTENSIONS:
                 raise InitializationError(
@@ -106,6 +108,7 @@ class DicomPlugin(PluginV3):
         backend: str | Sequence[str] | None = None,
         threads: int | None = None,
         series: int | str | None = None,
+        display: bool = False, window: Any = None, voi: int | None = None,
     ) -> np.ndarray:
         """Decode the image, one frame or a batch of frames.
 
@@ -125,6 +128,8 @@ class DicomPlugin(PluginV3):
             Most decoding threads to use.
         series : int or str, optional
             For a folder holding several series: which one (index, key, UID).
+        display, window, voi : optional
+            The 8-bit display image (module documentation, ``docs/display.md``).
 
         Returns
         -------
@@ -141,13 +146,13 @@ class DicomPlugin(PluginV3):
         self._readable()
         index = self._volume_index(index)
         self._last = {"color": color, "rescale": rescale, "backend": backend}
-        if self._kind == "file":
-            return self._open().read(index, rescale=rescale, color=color,
-                                     backend=backend, threads=threads)
-        chosen = self._series(series)
-        return chosen.read(None if index is Ellipsis else index, rescale=rescale,
-                           color=color, threads=threads,
-                           backend=backend)
+        shown = {"display": True, "window": window, "voi": voi} if display else {}
+        src: Any = self._open() if self._kind == "file" else self._series(series)
+        index = None if self._kind != "file" and index is Ellipsis else index
+        arr = src.read(index, rescale=rescale, color=color, threads=threads,
+                       backend=backend, **shown)
+        self._display = getattr(src, "display_record", None) if display else None
+        return arr
 
     def iter(
         self,
@@ -178,6 +183,7 @@ class DicomPlugin(PluginV3):
         if self._kind != "file":
             opts["backend"] = backend
         self._last = {"color": color, "rescale": rescale, "backend": backend}
+        self._display = None
         volumes = self.request.mode.image_mode == "V"
         if self._kind == "file":
             img = self._open()
@@ -204,6 +210,7 @@ class DicomPlugin(PluginV3):
         backend: str | Sequence[str] | None = None,
         threads: int | None = None,
         series: int | str | None = None,
+        display: bool = False, window: Any = None, voi: int | None = None,
     ) -> ImageProperties:
         """Shape, dtype and spacing of what :meth:`read` returns, from headers.
 
@@ -211,8 +218,8 @@ class DicomPlugin(PluginV3):
 
         Parameters
         ----------
-        index, color, rescale, backend, threads, series
-            As for :meth:`read` (the dtype depends on ``rescale``).
+        index, color, rescale, backend, threads, series, display, window, voi
+            As for :meth:`read` (the dtype depends on ``rescale`` and ``display``).
 
         Returns
         -------
@@ -221,7 +228,7 @@ class DicomPlugin(PluginV3):
             ``is_batch`` and ``spacing`` (one value per axis, see the module
             documentation; None without PixelSpacing).
         """
-        del threads  # no effect on shape or dtype
+        del threads, window, voi  # no effect on shape or dtype
         self._readable()
         index = self._volume_index(index)
         if self._kind == "file":
@@ -241,6 +248,11 @@ class DicomPlugin(PluginV3):
             dz, dy, dx = chosen.geometry.spacing
             pixel, step = (dy, dx), dz
             samples = frame_shape[2] if len(frame_shape) == 3 else 1
+        if display:
+            pi = (img.spec.photometric if self._kind == "file"
+                  else chosen.headers[0].get("PhotometricInterpretation", ""))
+            frame_shape, samples = display_frame_shape(frame_shape, pi)
+            dtype = np.dtype(np.uint8)
         return image_properties(count, frame_shape, dtype, pixel, step, samples)
 
     def metadata(
@@ -295,8 +307,10 @@ class DicomPlugin(PluginV3):
         else:
             meta = series_metadata(self._series(series), index, color, backend)
         meta["spacing"] = self.properties(index, series=series).spacing
+        meta.update({"display": self._display} if self._display is not None else {})
         if exclude_applied:
-            drop_applied(meta, rescale=rescale, report=meta.get("photometric"))
+            drop_applied(meta, rescale=rescale, report=meta.get("photometric"),
+                         display=self._display)
         return meta
 
     # -------------------------------------------------------------- writing

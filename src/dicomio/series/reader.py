@@ -258,6 +258,9 @@ class Series:
         threads: int | None = None,
         backend: str | Sequence[str] | None = None,
         memory_limit: int | None = None,
+        display: bool = False,
+        window: Any = None,
+        voi: int | None = None,
     ) -> np.ndarray:
         """Decode the volume, or some slices, into one new array.
 
@@ -279,6 +282,9 @@ class Series:
         memory_limit : int, optional
             Refuse outputs larger than this many bytes (default
             :func:`dicomio.image.memory_limit`).
+        display, window, voi : optional
+            The displayed volume, uint8 (see :mod:`dicomio.series.display`);
+            what was applied is in ``display_record`` afterwards.
 
         Returns
         -------
@@ -296,6 +302,14 @@ class Series:
             Any decode error, naming file, frame and backends tried.
         """
         picks, scalar = _select(index, len(self.slices))
+        if display:
+            from .display import read_series_display
+
+            vol = read_series_display(self, picks, window=window, voi=voi,
+                                      threads=threads, backend=backend,
+                                      memory_limit=memory_limit,
+                                      limit=memory_limit or _memory_limit())
+            return vol[0] if scalar else vol
         raw_dtype, frame_shape = self._probe(color, backend)
         out_dtype = self.rescaled_dtype(color, backend) if rescale else raw_dtype
         shape = (len(picks), *frame_shape)
@@ -330,7 +344,7 @@ class Series:
                 _rescale.read_rescaled(img, frames, targets,
                                        [params(s) for _, s in items], out)
                 for (_, s), frame in zip(items, frames):
-                    self._record_provenance(img, s, frame)
+                    _record_provenance(self, img, s, frame)
 
         # Uncompressed slices are a copy from the file and some Python per
         # file, which holds the GIL: as for the header scan, threads only pay
@@ -339,19 +353,6 @@ class Series:
         serial_first = threads is None and self.transfer_syntaxes <= tsyntax.UNCOMPRESSED
         _run_files(list(by_file.items()), work, n_workers, serial_first)
         return out[0] if scalar else out
-
-    def _record_provenance(self, img: Any, s: int, frame: int) -> None:
-        info = None
-        frame_info = getattr(img, "frame_info", None)
-        if frame_info is not None:
-            try:
-                info = frame_info(frame)
-            except Exception:  # provenance is best effort, never fatal
-                info = None
-        backend = getattr(info, "backend", None) or getattr(img, "decoder", None)
-        report = getattr(info, "photometric", None) or getattr(img, "photometric", None)
-        self._decoders[s] = backend
-        self._photometric[s] = dict(report) if report else None
 
     def slice(self, i: int, **options: Any) -> np.ndarray:
         """Slice ``i`` alone: ``read(i, **options)``."""
@@ -374,6 +375,21 @@ class Series:
         return [functools.partial(read_slice, path, frame, color=color,
                                   backend=backend, rescale=params, dtype=dtype)
                 for path, frame, params in items]
+
+
+def _record_provenance(series: Series, img: Any, s: int, frame: int) -> None:
+    """Keep slice ``s``'s decoder and colour report (best effort, never fatal)."""
+    info = None
+    frame_info = getattr(img, "frame_info", None)
+    if frame_info is not None:
+        try:
+            info = frame_info(frame)
+        except Exception:  # provenance is best effort, never fatal
+            info = None
+    backend = getattr(info, "backend", None) or getattr(img, "decoder", None)
+    report = getattr(info, "photometric", None) or getattr(img, "photometric", None)
+    series._decoders[s] = backend
+    series._photometric[s] = dict(report) if report else None
 
 
 def _short(value: Any) -> str:
