@@ -363,16 +363,32 @@ def convert_frame(frame: Any, dest: np.ndarray, rgb: bool, height: int,
     if report is not None:
         report(note)
     wide = dest.dtype.itemsize > 1
+    # Chroma is replicated (POINT): swscale's 8-bit 4:2:0 -> RGB path does so
+    # whatever is asked, and its bilinear 10-bit path is 5 dB worse here.
     kwargs = {"src_colorspace": sws, "src_color_range": "JPEG" if full else "MPEG",
-              "dst_color_range": "JPEG"}
-    if dest.ndim == 2 or not rgb:
-        arr = frame.to_ndarray(format="gray10le" if wide else "gray", **kwargs)
+              "dst_color_range": "JPEG", "interpolation": "POINT"}
+    grey = dest.ndim == 2 or not rgb
+    if wide:
+        # 16-bit output rounded to the stream's 10 bits (swscale's gbrp10le
+        # output loses 10 dB on the same frames).
+        arr = frame.to_ndarray(format="gray16le" if grey else "rgb48le", **kwargs)
+        arr = to_bits(arr, 10)
     else:
-        arr = frame.to_ndarray(format="gbrp10le" if wide else "rgb24", **kwargs)
+        arr = frame.to_ndarray(format="gray" if grey else "rgb24", **kwargs)
     if arr.shape != dest.shape:
         raise VideoStreamError(f"decoded frame shape {arr.shape}, expected "
                                f"{dest.shape}")
     np.copyto(dest, arr, casting="unsafe")
+
+
+def to_bits(arr: np.ndarray, bits: int) -> np.ndarray:
+    """Round 16-bit samples to ``bits`` bits, in place (uint16)."""
+    shift = 16 - bits
+    np.right_shift(arr, shift - 1, out=arr)
+    arr += 1
+    np.right_shift(arr, 1, out=arr)
+    np.minimum(arr, (1 << bits) - 1, out=arr)
+    return arr
 
 
 class VideoBackend(Backend):
@@ -461,7 +477,8 @@ def _encoder_options(keyword: str, gop: int, bframes: int, quality: int | None,
     if keyword.startswith("MPEG2"):
         # Main profile (4); Main (8) or High (4) level.
         return {"profile": "4", "level": "4" if keyword == "MPEG2MPHL" else "8",
-                "flags": "+cgop", "sc_threshold": "1000000000", "qscale": str(quality or 3)}
+                "flags": "+cgop", "sc_threshold": "1000000000", "qmin": "1",
+                "qmax": str(quality if quality is not None else 4), "b": "8M"}
     if keyword.startswith("MPEG4"):
         level = "4.1" if keyword.startswith("MPEG4HP41") else "4.2"
         params = [f"keyint={gop}", f"min-keyint={gop}", "scenecut=0",
@@ -469,12 +486,12 @@ def _encoder_options(keyword: str, gop: int, bframes: int, quality: int | None,
                   f"colorprim={matrix}", f"transfer={matrix}"]
         if keyword == "MPEG4HP41BD":
             params.append("bluray-compat=1")
-        return {"profile": "high", "level": level, "crf": str(quality or 18),
+        return {"profile": "high", "level": level, "crf": str(18 if quality is None else quality),
                 "x264-params": ":".join(params)}
     params = [f"keyint={gop}", f"min-keyint={gop}", "scenecut=0", f"bframes={bframes}",
               "open-gop=0", "log-level=none", "level-idc=5.1", f"colormatrix={matrix}",
               f"colorprim={matrix}", f"transfer={matrix}",
-              f"crf={quality or 18}"]
+              f"crf={18 if quality is None else quality}"]
     profile = "main10" if keyword == "HEVCM10P51" else "main"
     return {"profile": profile, "x265-params": ":".join(params)}
 
