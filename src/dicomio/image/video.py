@@ -183,8 +183,11 @@ class VideoFrames:
         index = self.index
         unit = self._seek_unit(i)
         dec = self._decoder
-        if (dec is None or dec.drained or dec.position > i
-                or dec.packet < index.starts[unit]):
+        # Continue the decoder when it is not past frame i and restarting at
+        # the unit's keyframe would not save work (its next frame is in the
+        # unit already, or about to be): sequential reads never restart.
+        if (dec is None or dec.position > i
+                or dec.position < index.first(unit) - 2):
             dec = self._decoder = StreamDecoder(
                 self._av(), index, unit, threads=threads or 0)
         try:
