@@ -20,7 +20,6 @@ as a ratio to the decoded array, each in a fresh subprocess.
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import shutil

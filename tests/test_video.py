@@ -25,7 +25,7 @@ import dicomio  # noqa: E402
 from dicomio.encode import video as ev  # noqa: E402
 from dicomio.errors import DecodeError, DicomioError  # noqa: E402
 from dicomio.image import DicomioWarning  # noqa: E402
-from dicomio.image.video import chunk_bounds, frame_time  # noqa: E402
+from dicomio.image.video import chunk_bounds, frame_time, gop_chunks  # noqa: E402
 
 N, ROWS, COLS = 20, 48, 64
 
@@ -366,3 +366,36 @@ def test_wrap_stream_refuses_other_syntaxes():
 
     with pytest.raises(EncodeError, match="not a video"):
         ev.wrap_stream(b"\x00\x00", "JPEGBaseline8Bit", rows=2, columns=2, frames=1)
+
+
+def test_gop_chunks():
+    assert gop_chunks([0, 6, 12, 18, 20], 1) == [0, 6, 12, 18, 20]
+    assert gop_chunks([0, 6, 12, 18, 20], 8) == [0, 12, 20]
+    assert gop_chunks([0, 6, 12, 18, 20], 100) == [0, 20]
+    assert gop_chunks([0, 5], 3) == [0, 5]
+
+
+def test_imageio_reads_video(clips):
+    iio = pytest.importorskip("imageio.v3")
+    path = clips["hevc-main10-ts"][0]
+    full = dicomio.imread(path)
+    np.testing.assert_array_equal(iio.imread(path, plugin="dicomio"), full)
+    np.testing.assert_array_equal(iio.imread(path, plugin="dicomio", index=7), full[7])
+    meta = iio.immeta(path, plugin="dicomio")
+    assert meta["FrameTime"] == 40.0 and meta["CineRate"] == 25
+    assert meta["photometric"]["output"] == "RGB"
+
+
+def test_napari_layer_has_a_time_axis(clips):
+    pytest.importorskip("napari")
+    from dicomio._napari._reader import read_dicom
+
+    path = clips["h264-ts"][0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        (data, kwargs, kind), = read_dicom(str(path))
+    assert kind == "image" and kwargs["rgb"] is True
+    assert kwargs["axis_labels"][0] == "t" and kwargs["units"][0] == "ms"
+    assert kwargs["scale"][0] == 40.0
+    assert data.shape == (N, ROWS, COLS, 3)
+    np.testing.assert_array_equal(np.asarray(data[9]), dicomio.imread(path, 9))

@@ -36,7 +36,7 @@ from ..backends import registry
 from ..errors import DecodeError, DicomioError
 from ..values import photometric
 
-__all__ = ["VideoFrames", "frame_time", "chunk_bounds"]
+__all__ = ["VideoFrames", "frame_time", "chunk_bounds", "gop_chunks"]
 
 _BACKEND = "pyav"
 
@@ -75,6 +75,22 @@ def chunk_bounds(image: Any) -> list[int] | None:
     if video is None or video.index is None:
         return None
     return video.index.unit_bounds
+
+
+def gop_chunks(bounds: Sequence[int], min_frames: int) -> list[int]:
+    """Chunk boundaries made of whole GOPs, each at least ``min_frames`` long.
+
+    ``bounds`` is :func:`chunk_bounds`' list (GOP starts, then the frame
+    count); the last chunk may be shorter. A chunk then never starts inside
+    a GOP, so computing it decodes no frame another chunk needs.
+    """
+    out = [0]
+    for b in bounds[1:-1]:
+        if b - out[-1] >= max(1, min_frames):
+            out.append(int(b))
+    if bounds[-1] > out[-1]:
+        out.append(int(bounds[-1]))
+    return out
 
 
 class VideoFrames:
