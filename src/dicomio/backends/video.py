@@ -182,7 +182,25 @@ def _timed_units(packets: Sequence[Any], pts: Sequence[int]
     return starts, leading
 
 
-def _demux(av: Any, data: bytes, codec: str) -> tuple[Any, list[Any], str]:
+def _stream_info(container: Any, stream: Any) -> dict[str, Any]:
+    """What the index needs from the stream, read while the container is open.
+
+    (A stream or codec context used after its container closed is freed
+    memory: FFmpeg crashes on it.)
+    """
+    cc = stream.codec_context
+    if cc is None:
+        raise VideoStreamError(f"{container.format.name}: FFmpeg has no decoder "
+                               "for the video stream")
+    rate = stream.average_rate or stream.guessed_rate
+    return {"name": cc.name, "width": int(cc.width or 0), "height": int(cc.height or 0),
+            "pix_fmt": cc.pix_fmt, "profile": cc.profile,
+            "extradata": bytes(cc.extradata) if cc.extradata else None,
+            "rate": float(rate) if rate else None, "colorspace": int(cc.colorspace),
+            "color_range": int(cc.color_range), "container": container.format.name}
+
+
+def _demux(av: Any, data: bytes, codec: str) -> tuple[dict[str, Any], list[Any]]:
     errors = []
     for fmt in (None, _RAW_FORMATS[codec]):
         try:
@@ -195,12 +213,13 @@ def _demux(av: Any, data: bytes, codec: str) -> tuple[Any, list[Any], str]:
                 errors.append(f"{container.format.name}: no video stream")
                 continue
             stream = container.streams.video[0]
+            info = _stream_info(container, stream)
             try:
                 packets = [p for p in container.demux(stream) if p.size]
             except Exception as exc:
                 raise VideoStreamError(f"cannot demux the stream: {exc}") from None
             if packets:
-                return stream, packets, container.format.name
+                return info, packets
             errors.append(f"{container.format.name}: no packets")
     raise VideoStreamError("not a video stream FFmpeg can read (" + "; ".join(errors) + ")")
 
@@ -213,12 +232,14 @@ def index_stream(av: Any, data: bytes, codec: str) -> StreamIndex:
     VideoStreamError
         When FFmpeg finds no video stream or it is not ``codec``.
     """
-    stream, packets, container = _demux(av, data, codec)
-    cc = stream.codec_context
-    if cc.name != codec:
-        raise VideoStreamError(f"the stream is {cc.name}, but the Transfer Syntax "
-                               f"says {codec}")
-    pix = cc.pix_fmt or "yuv420p"
+    info, packets = _demux(av, data, codec)
+    if info["name"] != codec:
+        raise VideoStreamError(f"the stream is {info['name']}, but the Transfer "
+                               f"Syntax says {codec}")
+    if info["width"] < 1 or info["height"] < 1:
+        raise VideoStreamError("the stream's picture size is unknown (no sequence "
+                               "header / parameter sets)")
+    pix = info["pix_fmt"] or "yuv420p"
     depth = 10 if "10" in pix else 12 if "12" in pix else 8
     notes: list[str] = []
     pts = [p.pts for p in packets]
@@ -237,14 +258,12 @@ def index_stream(av: Any, data: bytes, codec: str) -> StreamIndex:
     for d, pkt in enumerate(packets):
         pkt.pts = d
         pkt.dts = None
-    rate = stream.average_rate or stream.guessed_rate
     return StreamIndex(
-        codec=codec, container=container, width=int(cc.width), height=int(cc.height),
-        bit_depth=depth, pix_fmt=pix, profile=cc.profile, packets=packets,
-        starts=units[0], leading=units[1],
-        extradata=bytes(cc.extradata) if cc.extradata else None,
-        frame_rate=float(rate) if rate else None, notes=notes,
-        colorspace=int(cc.colorspace), color_range=int(cc.color_range))
+        codec=codec, container=info["container"], width=info["width"],
+        height=info["height"], bit_depth=depth, pix_fmt=pix, profile=info["profile"],
+        packets=packets, starts=units[0], leading=units[1],
+        extradata=info["extradata"], frame_rate=info["rate"], notes=notes,
+        colorspace=info["colorspace"], color_range=info["color_range"])
 
 
 def colour(frame: Any, height: int) -> tuple[str, str, bool, str]:
