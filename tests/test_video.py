@@ -399,3 +399,14 @@ def test_napari_layer_has_a_time_axis(clips):
     assert kwargs["scale"][0] == 40.0
     assert data.shape == (N, ROWS, COLS, 3)
     np.testing.assert_array_equal(np.asarray(data[9]), dicomio.imread(path, 9))
+
+
+def test_dask_chunks_along_gops(clips):
+    pytest.importorskip("dask")
+    path, _, _ = clips["h264-ts"]
+    full = dicomio.imread(path)
+    arr = dicomio.to_dask(str(path))
+    assert arr.chunks[0] == (6, 6, 6, 2)
+    assert dicomio.to_dask(str(path), frames_per_chunk=8).chunks[0] == (12, 8)
+    np.testing.assert_array_equal(arr.compute(), full)
+    np.testing.assert_array_equal(arr[7:14].compute(), full[7:14])
