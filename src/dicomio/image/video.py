@@ -110,7 +110,6 @@ class VideoFrames:
         self.error: str | None = None
         self._decoder: Any = None
         self._lock = threading.Lock()
-        self._data = _stream_bytes(image, frags)
         be = registry.get(_BACKEND)
         if not be.available():
             # Opening stays header-only; read() says what to install.
@@ -118,11 +117,17 @@ class VideoFrames:
         from ..backends.video import CODECS, VideoStreamError, index_stream
 
         try:
-            self.index = index_stream(be.load()["av"], self._data,
+            # The joined stream lives only while it is demuxed: the packets
+            # hold their own copies of its bytes.
+            self.index = index_stream(be.load()["av"], _stream_bytes(image, frags),
                                       CODECS[image.transfer_syntax.keyword])
         except VideoStreamError as exc:
             self.error = str(exc)
-            image.warnings.append(f"the video stream cannot be read: {exc}")
+        except Exception as exc:  # PyAV / FFmpeg failing in a way not foreseen
+            self.error = f"{type(exc).__name__}: {exc}"
+        if self.index is None:
+            # Opening succeeds (the header is fine); read() raises.
+            image.warnings.append(f"the video stream cannot be read: {self.error}")
             return
         self._adopt_stream()
 
