@@ -414,7 +414,7 @@ class VideoBackend(Backend):
     """Decode MPEG-2, H.264 and HEVC streams with PyAV (FFmpeg)."""
 
     name = "pyav"
-    install = "pip install 'dicomio[video]'  (PyAV: av<19 on Python 3.11)"
+    install = 'pip install "dicomio[video]"'
     modules = ("av",)
     syntaxes = frozenset(u for u, t in TRANSFER_SYNTAXES.items() if t.family == "video")
     gil_free = True
