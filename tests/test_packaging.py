@@ -28,7 +28,7 @@ pytestmark = pytest.mark.slow
 #: Backend packages that may never come in through the core dependencies.
 OPTIONAL = {"pylibjpeg", "pylibjpeg-libjpeg", "pylibjpeg-openjpeg",
             "pylibjpeg-rle", "python-gdcm", "pillow", "pyjpegls", "imageio",
-            "napari", "dask", "distributed"}
+            "napari", "dask", "distributed", "av"}
 QT_BINDINGS = {"pyqt5", "pyqt6", "pyside2", "pyside6", "pyside6-essentials"}
 
 
@@ -164,6 +164,10 @@ def test_clean_venv_install_and_smoke(wheel: Path, tmp_path: Path) -> None:
     # Optional backends are not installed here, and say how to get them.
     assert jpeg["backends"]["gdcm"]["status"] == "not installed"
     assert jpeg["backends"]["gdcm"]["install"].startswith('pip install "dicomio[gdcm]"')
+    # Video needs the [video] extra; doctor says so, and still exits 0.
+    hevc = next(r for r in rows if r["keyword"] == "HEVCM10P51")
+    assert hevc["backends"]["pyav"]["status"] == "not installed"
+    assert "dicomio[video]" in hevc["backends"]["pyav"]["install"]
 
     script = (
         "import sys, dicomio, numpy as np\n"

@@ -57,6 +57,13 @@ def versions() -> dict[str, str]:
         "zlib": zlib.ZLIB_RUNTIME_VERSION,
     }
     try:
+        import av
+
+        out["av"] = av.__version__
+        out["libavcodec"] = ".".join(map(str, av.library_versions["libavcodec"]))
+    except ImportError:  # pragma: no cover
+        out["av"] = "missing"
+    try:
         import jpeg_ls
 
         out["pyjpegls"] = str(getattr(jpeg_ls, "__version__", "?"))
@@ -69,10 +76,24 @@ def dataset(keyword: str) -> pydicom.Dataset:
     """Build the sample dataset for ``keyword``."""
     spec = _phantom.spec(keyword)
     index = [s["keyword"] for s in _phantom.SAMPLES].index(keyword)
+    if "video" in spec:
+        # Video: PyAV encodes, dicomio.encode.video wraps the stream.
+        from dicomio.encode import video
+
+        return video.make_video_dataset(
+            _phantom.source(keyword), keyword, **spec["video"],
+            **_common(keyword, spec, index), **spec["dataset"])
     return encode.make_dataset(
         _phantom.source(keyword),
         keyword,
         multiframe=spec.get("frames") is not None,
+        **_common(keyword, spec, index),
+        **spec["dataset"],
+    )
+
+
+def _common(keyword: str, spec: dict[str, Any], index: int) -> dict[str, Any]:
+    return dict(
         uid_seed=f"dicomio-samples/{keyword}",
         study_instance_uid=STUDY_UID,
         study_date=STUDY_DATE,
@@ -82,7 +103,6 @@ def dataset(keyword: str) -> pydicom.Dataset:
         series_description=spec["description"],
         patient_name="Dicomio^Phantom",
         patient_id="DICOMIO-PHANTOM",
-        **spec["dataset"],
     )
 
 
@@ -152,6 +172,8 @@ def reference_decode(ds: pydicom.Dataset) -> np.ndarray:
     (pydicom) because imagecodecs' htj2k_decode wraps lossy overshoots around.
     """
     kw = lookup(ds.file_meta.TransferSyntaxUID).keyword
+    if lookup(kw).family == "video":
+        return _video_decode(ds)
     if kw == "DeflatedImageFrameCompression":
         return _stack(ds, [_native_frame(ds, zlib.decompress(f, wbits=-15))
                            for f in _frames(ds)])
@@ -167,6 +189,21 @@ def reference_decode(ds: pydicom.Dataset) -> np.ndarray:
         return _stack(ds, [_signed(ds, imagecodecs.jpegxl_decode(f))
                            for f in _frames(ds)])
     return ds.pixel_array
+
+
+def _video_decode(ds: pydicom.Dataset) -> np.ndarray:
+    """Decode a video sample with PyAV alone (its colour defaults; chroma replicated)."""
+    import av
+
+    stream = b"".join(generate_frames(ds.PixelData, number_of_frames=1))
+    wide = int(ds.BitsStored) > 8
+    with av.open(io.BytesIO(stream)) as container:
+        frames = [f.to_ndarray(format="rgb48le" if wide else "rgb24",
+                               interpolation="POINT") for f in container.decode(video=0)]
+    arr = np.stack(frames)
+    if wide:  # 16-bit RGB rounded to 10 bits
+        arr = np.minimum((arr.astype(np.uint32) + 32) >> 6, 1023).astype(np.uint16)
+    return arr
 
 
 def psnr(reference: np.ndarray, decoded: np.ndarray, bits: int) -> float:

@@ -125,10 +125,7 @@ class SupportTable(SphinxDirective):
         names = registry.names()
         header = ["Transfer Syntax", "UID", "Lossy", *names]
         body: list[list[Any]] = []
-        video = [r for r in rows if r["family"] == "video"]
         for r in rows:
-            if r["family"] == "video":
-                continue
             cells: list[Any] = [
                 _literal(r["keyword"]),
                 _short_uid(r["uid"]),
@@ -138,15 +135,6 @@ class SupportTable(SphinxDirective):
                 c = r["backends"].get(name)
                 cells.append("—" if c is None else CELL.get(c["status"], c["status"]))
             body.append(cells)
-        if video:
-            # Nine identical rows of dashes say less than one line.
-            decoded_by = sorted({n for r in video for n in r["backends"]})
-            body.append([
-                f"{len(video)} video syntaxes (MPEG-2, H.264, HEVC)",
-                f"{_short_uid(video[0]['uid'])}–{video[-1]['uid'].rsplit('.', 1)[1]}",
-                "yes",
-                *["✓" if n in decoded_by else "—" for n in names],
-            ])
         widths = [8, 4, 2] + [3] * len(names)
         note = nodes.paragraph(
             text=f"{stamp} UIDs are shown without their common prefix "

@@ -121,11 +121,10 @@ def test_bundled_sample_with_each_backend(keyword, backend):
 
 
 def test_every_syntax_has_two_backends_where_two_exist():
-    # JPEG XL has one decoder in Python (libjxl via imagecodecs); video none.
-    single = {"jpegxl"}
+    # JPEG XL has one decoder in Python (libjxl via imagecodecs), video one
+    # (FFmpeg via PyAV).
+    single = {"jpegxl", "video"}
     for ts in dicomio.TRANSFER_SYNTAXES.values():
-        if ts.family == "video":
-            continue
         try:
             path = samples.path(ts.keyword)
         except KeyError:

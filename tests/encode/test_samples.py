@@ -17,8 +17,10 @@ import pydicom
 import pytest
 
 from dicomio import encode, samples
+from dicomio.encode.video import VIDEO_SYNTAXES
+from dicomio.errors import UnsupportedTransferSyntaxError
 from dicomio.samples import _phantom
-from dicomio.tsyntax import lookup
+from dicomio.tsyntax import TRANSFER_SYNTAXES, lookup
 
 ROOT = Path(__file__).resolve().parents[2]
 MIN_PSNR = 30.0  # dB, for every lossy round trip
@@ -42,10 +44,14 @@ psnr = make_samples.psnr
 
 def test_every_encodable_syntax_has_a_sample():
     assert list(samples.all_paths()) == [s["keyword"] for s in _phantom.SAMPLES]
-    assert set(samples.all_paths()) == set(encode.ENCODABLE)
+    # Every syntax has a sample: the encodable ones through make_dataset, the
+    # video ones through PyAV (dicomio.encode.video).
+    assert set(samples.all_paths()) == set(encode.ENCODABLE) | set(VIDEO_SYNTAXES)
+    assert set(samples.all_paths()) == {t.keyword for t in TRANSFER_SYNTAXES.values()}
     assert samples.path("1.2.840.10008.1.2.4.90") == samples.path("JPEG2000Lossless")
-    with pytest.raises(KeyError):
-        samples.path("MPEG2MPML")
+    assert samples.path("1.2.840.10008.1.2.4.100") == samples.path("MPEG2MPML")
+    with pytest.raises(UnsupportedTransferSyntaxError):
+        samples.path("NotATransferSyntax")
     multi = [e for e in samples.manifest() if e["frames"] > 1]
     assert len(multi) >= 3
 

@@ -25,3 +25,19 @@ def test_slice_tasks_are_picklable_and_match_read(tmp_path: Path) -> None:
         np.testing.assert_array_equal(out, vol[k])
     path, frame = s.slices[1]
     np.testing.assert_array_equal(S.read_slice(path, frame), pixels(1))
+
+
+def test_chunked_array_takes_explicit_bounds() -> None:
+    import pytest
+
+    from dicomio.series import lazy
+
+    def task(a: int, b: int) -> tuple:
+        return (np.arange, a, b)
+
+    arr = lazy.chunked_array("bounds-test", 7, (), np.int64, 3, task, bounds=[0, 2, 7])
+    assert arr.chunks == ((2, 5),)
+    np.testing.assert_array_equal(arr.compute(), np.arange(7))
+    assert lazy.chunked_array("step-test", 7, (), np.int64, 3, task).chunks == ((3, 3, 1),)
+    with pytest.raises(ValueError, match="do not split"):
+        lazy.chunked_array("bad-test", 7, (), np.int64, 3, task, bounds=[0, 5, 5, 7])

@@ -191,7 +191,11 @@ def _check_output(
     ds = img.dataset
     try:
         rows, cols = int(ds.Rows), int(ds.Columns)
-        if img.frame_shape[:2] != (rows, cols):
+        # Video: the stream's own size controls decoding (PS3.5 8.2.5), said
+        # in a warning; any other syntax must match the header.
+        stream_wins = img.transfer_syntax.family == "video" and any(
+            "using the stream's size" in t for t in img.warnings)
+        if img.frame_shape[:2] != (rows, cols) and not stream_wins:
             violations.append(
                 (
                     "shape",

@@ -349,6 +349,8 @@ def series_layer(series: Any, *, color: str = "rgb",
         data, rgb, dtype = pal_data, True, np.dtype(np.uint8)
     kwargs: dict[str, Any] = {"name": name, "rgb": rgb}
     kwargs.update(_spatial(series, n, has_spacing))
+    if n > 1 and series.kind == "frames" and ts.family == "video":
+        _time_axis(kwargs, img0)
     colormap, limits = ((None, (0.0, 255.0)) if pal_data is not None else
                         _display(ds0, sample, dtype, rgb, report, slices[mid][1]))
     kwargs["contrast_limits"] = _shown.layer_limits(display_rec, limits)
@@ -457,6 +459,18 @@ def _spatial(series: Any, n: int, has_spacing: bool) -> dict[str, Any]:
         "units": (first[3], plane, plane),
         "axis_labels": (first[0], "y", "x"),
     }
+
+
+def _time_axis(kwargs: dict[str, Any], img: Any) -> None:
+    """Axis 0 of a video is time: scaled by Frame Time (or Cine Rate), in ms."""
+    from ..image.video import frame_time
+
+    ms = frame_time(img)
+    if ms is None:
+        return
+    for key, value in (("scale", ms), ("translate", 0.0), ("units", "ms"),
+                       ("axis_labels", "t")):
+        kwargs[key] = (value, *kwargs[key][1:])
 
 
 def _geometry_dict(geom: Any) -> dict[str, Any]:

@@ -38,11 +38,13 @@ BUILTIN = {
     "gdcm": "gdcm",
     "pyjpegls": "pyjpegls",
     "pillow": "pillow",
+    "pyav": "video",
 }
 
 #: Preferred order per codec family. imagecodecs releases the GIL and takes
 #: ``out=``, so it leads everywhere it can; Pillow's JPEG decoder also releases
-#: the GIL; the rest hold it and serve as fallbacks and cross-checks.
+#: the GIL; the rest hold it and serve as fallbacks and cross-checks. Video
+#: streams are decoded whole by PyAV (FFmpeg), driven by dicomio.image.video.
 ORDER: dict[str, tuple[str, ...]] = {
     "native": ("native", "gdcm"),
     "deflate": ("imagecodecs", "native"),
@@ -52,7 +54,7 @@ ORDER: dict[str, tuple[str, ...]] = {
     "jpeg2k": ("imagecodecs", "pylibjpeg", "gdcm", "pillow"),
     "htj2k": ("imagecodecs", "pylibjpeg", "gdcm"),
     "jpegxl": ("imagecodecs",),
-    "video": (),
+    "video": ("pyav",),
 }
 
 _lock = threading.RLock()

@@ -168,8 +168,7 @@ def print_doctor(rows: list[dict[str, Any]], out: Any) -> None:
         padded = text.ljust(width)
         return f"\x1b[{code}m{padded}\x1b[0m" if color and code else padded
 
-    decoded = [r for r in rows if r["family"] != "video"]
-    video = [r for r in rows if r["family"] == "video"]
+    decoded = rows
     key_w = max(len("Transfer Syntax"), *(len(r["keyword"]) for r in decoded)) + 2
     col_w = {n: max(len(n), 8) + 2 for n in names}
     head = "Transfer Syntax".ljust(key_w) + "".join(n.ljust(col_w[n]) for n in names)
@@ -189,10 +188,6 @@ def print_doctor(rows: list[dict[str, Any]], out: Any) -> None:
             text, code = CELLS.get(cell["status"], (cell["status"], ""))
             line += paint(text, col_w[n], code)
         out.write(line.rstrip() + "\n")
-    if video:
-        out.write(f"\n{len(video)} video syntaxes (MPEG-2, H.264, HEVC: "
-                  f"{video[0]['keyword']} ... {video[-1]['keyword']}) are recognised; "
-                  "no backend decodes them yet.\n")
     _legend(rows, out, paint)
     versions = []
     for n in names:
@@ -235,9 +230,17 @@ def problems(rows: list[dict[str, Any]]) -> tuple[list[str], list[str]]:
     failing = [f"{r['keyword']}/{n}" for r in rows for n, c in r["backends"].items()
                if c["status"] == FAILING]
     ok = {VERIFIED, INSTALLED, UNTESTED}
-    unserved = [r["keyword"] for r in rows if r["family"] != "video" and not any(
-        c["status"] in ok for c in r["backends"].values())]
+    unserved = [r["keyword"] for r in rows if not any(
+        c["status"] in ok for c in r["backends"].values()) and not _optional_missing(r)]
     return failing, unserved
+
+
+def _optional_missing(row: dict[str, Any]) -> bool:
+    """Video needs the [video] extra: without it the table says what to
+    install, and the core install is still healthy."""
+    cells = row["backends"].values()
+    return row["family"] == "video" and bool(cells) and all(
+        c["status"] == NOT_INSTALLED for c in cells)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -59,7 +59,9 @@ def to_dask(
     frames_per_chunk : int
         Frames (or slices) per chunk along axis 0. The default, 1, gives one
         task per frame; larger values give fewer, bigger tasks, which suits
-        many small frames.
+        many small frames. A video file (MPEG-2, H.264, HEVC) is chunked
+        along its GOPs instead: each chunk is whole GOPs, at least this many
+        frames, since any frame decodes from its GOP's keyframe.
     rescale : bool
         Apply the modality LUT (RescaleSlope/Intercept; Hounsfield units for
         CT). The dtype is then :attr:`DicomImage.rescaled_dtype` or
@@ -161,10 +163,15 @@ def _display_array(source: Any, series: Any, fpc: int, window: Any, voi: Any,
 
 def _file_array(path: str, fpc: int, options: lazy.Decode) -> dask.array.Array:
     path = os.path.abspath(path)
+    from ..image.video import chunk_bounds, gop_chunks
+
     with DicomImage(path, backend=options.backend, color=options.color) as img:
         n = img.n_frames
         frame_shape = tuple(img.frame_shape)
         dtype = np.dtype(img.rescaled_dtype if options.rescale else img.dtype)
+        # A video decodes from a keyframe: its chunks are whole GOPs.
+        gops = chunk_bounds(img)
+    bounds = gop_chunks(gops, fpc) if gops and n > 1 else None
     name = "dicomio-file-" + lazy.graph_token([(path, 0, None)], fpc, options)
     if n == 1:
         # Like imread: a single frame is a 2D (or colour 3D) image.
@@ -174,7 +181,7 @@ def _file_array(path: str, fpc: int, options: lazy.Decode) -> dask.array.Array:
             stacked=False)
     return lazy.chunked_array(
         name, n, frame_shape, dtype, fpc,
-        lambda a, b: (lazy.read_file_chunk, path, a, b, options))
+        lambda a, b: (lazy.read_file_chunk, path, a, b, options), bounds=bounds)
 
 
 def _series_array(series: Series, fpc: int, options: lazy.Decode) -> dask.array.Array:

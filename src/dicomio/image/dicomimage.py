@@ -192,6 +192,8 @@ class DicomImage(Opening, FrameDecoding):
         """
         color = color or self.color
         check_color(color)
+        if self._video is not None:
+            return self._video.predicted(color)  # type: ignore[no-any-return]
         info = None
         try:
             if self.transfer_syntax.encapsulated and self.n_frames:
@@ -326,7 +328,9 @@ class DicomImage(Opening, FrameDecoding):
             else:
                 self._decode_into(i, result[k], cands, want_rgb, alone)
 
-        if nthreads <= 1 or len(idx) <= 1:
+        if self._video is not None:
+            self._video.read_into(idx, result, want_rgb, need_rescale, threads or self.threads)
+        elif nthreads <= 1 or len(idx) <= 1:
             for k in range(len(idx)):
                 work(k)
         else:

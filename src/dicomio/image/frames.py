@@ -86,6 +86,12 @@ class FrameLayout(ImageState):
         if not frags.offsets:
             raise self._err(InvalidDicomError, "encapsulated Pixel Data holds no fragments")
         self._frags = frags
+        if self.transfer_syntax.family == "video":
+            # One stream across all fragments, not frames (dicomio.image.video).
+            from .video import VideoFrames
+
+            self._video = VideoFrames(self, frags)
+            return
         n = self.spec.number_of_frames
         if getattr(self, "_count_frames", False):
             # No usable count: the offset table, start markers or one frame

@@ -84,6 +84,8 @@ class ImageState:
     _count_frames: bool
     _infos: dict[int, FrameInfo]
     _lock: threading.Lock
+    # Video syntaxes: the one stream and its decoder (dicomio.image.video).
+    _video: Any
 
     def _configure(self, backend: str | Sequence[str] | None, color: str,
                    threads: int | None, memory_limit: int | None,
@@ -97,6 +99,7 @@ class ImageState:
         self.warnings = []
         self._infos = {}
         self._lock = threading.Lock()
+        self._video = None
         self._reader = None
         self.path = None
 

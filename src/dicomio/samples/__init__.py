@@ -1,4 +1,4 @@
-"""Small sample files, one per Transfer Syntax dicomio can encode.
+"""Small sample files, one per Transfer Syntax (video clips made with PyAV).
 
 The files are synthetic phantoms made by ``tools/make_samples.py`` (which see)
 and described by ``MANIFEST.json``. For lossless samples the exact source
@@ -84,7 +84,7 @@ def path(keyword_or_uid: str) -> Path:
     Raises
     ------
     KeyError
-        When there is no sample for that Transfer Syntax (e.g. video).
+        When there is no sample file for that Transfer Syntax.
     dicomio.errors.UnsupportedTransferSyntaxError
         When the UID or keyword is not a Transfer Syntax dicomio knows.
     """

@@ -249,6 +249,26 @@ SAMPLES: tuple[dict[str, Any], ...] = (
          dataset={"level": 90}),
     dict(keyword="JPEGXL", kind="grey", rows=64, cols=64, bits=8,
          description="grey 8-bit, lossy JPEG XL", dataset={"level": 90}),
+) + tuple(
+    # Video: 6 frames of 64 x 48, two closed GOPs of 3 (I, B, P / I, B, P),
+    # encoded by PyAV (tools/make_samples.py). Profiles and levels are
+    # requested from the encoder; what a tiny clip cannot show is in
+    # docs/video.md (BD compatibility needs BD frame sizes; x264 writes no
+    # MVC, so the 3D / stereo samples are their base view, High profile).
+    dict(keyword=kw, kind="rgb_soft10" if kw == "HEVCM10P51" else "rgb_soft",
+         rows=48, cols=64, frames=6, description=f"RGB, 6 frames, {what}",
+         dataset={}, video={"gop": 3, "bframes": 1, "container": container})
+    for kw, what, container in (
+        ("MPEG2MPML", "MPEG-2 MP@ML, program stream", "mpeg"),
+        ("MPEG2MPHL", "MPEG-2 MP@HL, program stream", "mpeg"),
+        ("MPEG4HP41", "H.264 High 4.1, MPEG-TS", "mpegts"),
+        ("MPEG4HP41BD", "H.264 High 4.1 bluray-compat, MPEG-TS", "mpegts"),
+        ("MPEG4HP422D", "H.264 High 4.2, MPEG-TS", "mpegts"),
+        ("MPEG4HP423D", "H.264 High 4.2 base view, MPEG-TS", "mpegts"),
+        ("MPEG4HP42STEREO", "H.264 High 4.2 base view, MPEG-TS", "mpegts"),
+        ("HEVCMP51", "HEVC Main 5.1, MPEG-TS", "mpegts"),
+        ("HEVCM10P51", "HEVC Main 10 5.1 (10-bit), MPEG-TS", "mpegts"),
+    )
 )
 
 _BY_KEYWORD = {s["keyword"]: s for s in SAMPLES}
@@ -280,6 +300,8 @@ def _frame(s: dict[str, Any], index: int) -> np.ndarray:
         return ct(rows, cols, frame=index)
     if kind in ("rgb", "rgb_soft"):
         return rgb(rows, cols, frame=index, soft=kind == "rgb_soft")
+    if kind == "rgb_soft10":  # 10-bit values in uint16 (HEVC Main 10)
+        return rgb(rows, cols, frame=index, soft=True).astype(np.uint16) * 4
     if kind == "mask":
         return mask(rows, cols, frame=index)
     raise ValueError(f"unknown phantom kind {kind!r}")  # pragma: no cover

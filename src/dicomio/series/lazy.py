@@ -321,12 +321,14 @@ def chunked_array(
     task: Callable[[int, int], tuple[Any, ...]],
     *,
     stacked: bool = True,
+    bounds: Sequence[int] | None = None,
 ) -> dask.array.Array:
     """A dask array ``(n, *frame_shape)`` in chunks of ``step`` slices along axis 0.
 
     ``task(a, b)`` gives the task (a tuple: function, then its arguments)
     computing slices ``a:b``. ``stacked=False`` (``n`` must be 1): the array
-    is the one frame, ``frame_shape``, without axis 0.
+    is the one frame, ``frame_shape``, without axis 0. ``bounds`` (``0, ...,
+    n``) gives the chunk boundaries instead of ``step`` (a video's GOPs).
     """
     da = require_dask()
     dtype = np.dtype(dtype)
@@ -341,9 +343,13 @@ def chunked_array(
         meta = np.empty((0,) * len(chunks), dtype)
         return da.Array(graph, name, chunks, dtype=dtype, meta=meta)
     step = max(1, int(step))
-    starts = range(0, n, step)
-    graph = {(name, k, *tail): task(a, min(a + step, n))
-             for k, a in enumerate(starts)}
-    chunks = (tuple(min(step, n - a) for a in starts), *((s,) for s in shape))
+    edges = (list(bounds) if bounds is not None
+             else [*range(0, n, step), n])
+    if edges[0] != 0 or edges[-1] != n or any(
+            b <= a for a, b in zip(edges, edges[1:])):
+        raise ValueError(f"chunk bounds {edges} do not split 0..{n}")
+    graph = {(name, k, *tail): task(a, b)
+             for k, (a, b) in enumerate(zip(edges, edges[1:]))}
+    chunks = (tuple(b - a for a, b in zip(edges, edges[1:])), *((s,) for s in shape))
     meta = np.empty((0,) * len(chunks), dtype)
     return da.Array(graph, name, chunks, dtype=dtype, meta=meta)
