@@ -19,12 +19,13 @@ from __future__ import annotations
 
 import re
 import threading
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from ..errors import RemoteError
-from .http import request
+from .http import _explain, request
 from .remote import DicomWebURL, WebOptions, options_for, parse_dicomweb, redact
 
 __all__ = ["DicomWebClient", "FramesUnavailable", "InstanceFrames", "client_for"]
@@ -48,6 +49,7 @@ _MEDIA_DEFAULT = {
     "image/x-dicom-rle": "1.2.840.10008.1.2.5",
 }
 _FALLBACK_STATUS = (400, 406, 415, 501)
+_RECENT_BYTES = 64 << 20
 
 
 class FramesUnavailable(RemoteError):
@@ -139,11 +141,37 @@ class DicomWebClient:
         self.base = base.rstrip("/")
         self.opts = options or options_for(base)
         self._slots = threading.BoundedSemaphore(max(1, self.opts.concurrency))
+        self._lock = threading.Lock()
+        # What reopening an instance should not ask again: its syntax, and
+        # the frame fetched to learn it (bounded).
+        self.syntaxes: dict[str, str] = {}
+        self._recent: OrderedDict[tuple[str, int], bytes] = OrderedDict()
+        self._recent_bytes = 0
 
-    def _get(self, url: str, accept: str, what: str = "", ok: tuple[int, ...] = (200,)
-             ) -> Any:
+    def keep(self, url: str, index: int, data: bytes) -> None:
+        """Hold a frame fetched but not used yet (64 MiB at most)."""
+        with self._lock:
+            if (url, index) in self._recent:
+                return
+            self._recent[(url, index)] = data
+            self._recent_bytes += len(data)
+            while self._recent and (self._recent_bytes > _RECENT_BYTES
+                                    or len(self._recent) > 1024):
+                _, old = self._recent.popitem(last=False)
+                self._recent_bytes -= len(old)
+
+    def take(self, url: str, index: int) -> bytes | None:
+        with self._lock:
+            data = self._recent.pop((url, index), None)
+            if data is not None:
+                self._recent_bytes -= len(data)
+            return data
+
+    def _get(self, url: str, accept: str, what: str = "", ok: tuple[int, ...] = (200,),
+             status_retries: int | None = None) -> Any:
         with self._slots:
-            return request(url, self.opts, headers={"Accept": accept}, ok=ok, what=what)
+            return request(url, self.opts, headers={"Accept": accept}, ok=ok, what=what,
+                           status_retries=status_retries)
 
     # -------------------------------------------------------------- metadata
     def metadata(self, url: str) -> list[Any]:
@@ -188,17 +216,16 @@ class DicomWebClient:
                ) -> list[tuple[bytes, str | None]]:
         """Frames ``numbers`` (1-based) in one request: ``[(bytes, ts_uid), ...]``."""
         url = f"{instance_url}/frames/{','.join(str(n) for n in numbers)}"
-        resp = self._get(url, FRAMES_ACCEPT, "frames: ", ok=())
-        if resp.status_code in _FALLBACK_STATUS:
-            raise FramesUnavailable(f"the server does not send frames (HTTP "
+        # A server error on frames is retried once, then taken as "cannot
+        # send frames" (Orthanc 1.10 answers 500 for syntaxes its DCMTK does
+        # not know, e.g. HTJ2K): the caller reads the whole instance.
+        resp = self._get(url, FRAMES_ACCEPT, "frames: ", ok=(),
+                         status_retries=min(1, self.opts.retries))
+        if resp.status_code in _FALLBACK_STATUS or resp.status_code >= 500:
+            raise FramesUnavailable(f"the server does not send these frames (HTTP "
                                     f"{resp.status_code})", path=redact(url))
         if resp.status_code != 200:
-            request_error = RemoteError(f"frames: HTTP {resp.status_code}",
-                                        path=redact(url))
-            if resp.status_code == 401:
-                request_error = RemoteError("frames: the server refused the "
-                                            "credentials (HTTP 401)", path=redact(url))
-            raise request_error
+            raise RemoteError(f"frames: {_explain(resp.status_code)}", path=redact(url))
         parts = split_multipart(resp.content, resp.headers.get("Content-Type", ""), url)
         if len(parts) != len(numbers):
             raise RemoteError(f"asked for {len(numbers)} frame(s), got {len(parts)} "
@@ -214,7 +241,7 @@ class DicomWebClient:
             resp = self._get(instance_url, "multipart/related; "
                              'type="application/dicom"', "instance: ")
         elif resp.status_code != 200:
-            raise RemoteError(f"instance: HTTP {resp.status_code}",
+            raise RemoteError(f"instance: {_explain(resp.status_code)}",
                               path=redact(instance_url))
         ctype = resp.headers.get("Content-Type", "")
         if ctype.lower().startswith("multipart/"):
@@ -260,7 +287,7 @@ class InstanceFrames:
         self.url = url
         self.path = redact(url)
         self.n_frames = n_frames
-        self._ts = transfer_syntax
+        self._ts = transfer_syntax or client.syntaxes.get(url)
         self._cache: dict[int, bytes] = {}
         self._lock = threading.Lock()
 
@@ -269,6 +296,13 @@ class InstanceFrames:
         """The stored syntax (fetches frame 0 when the metadata did not say)."""
         if self._ts is None:
             self.prefetch([0])
+            with self._lock:
+                held = self._cache.pop(0, None)
+            if held is not None:
+                # Held by the client, not this object: a DicomImage opened
+                # only to learn the shape is closed, and the next one of the
+                # same instance reads it from there.
+                self.client.keep(self.url, 0, held)
         if self._ts is None:
             raise RemoteError("the server did not say which Transfer Syntax the "
                               "frames are in", path=self.path)
@@ -281,6 +315,7 @@ class InstanceFrames:
                 if ts is not None:
                     if self._ts is None:
                         self._ts = ts
+                        self.client.syntaxes[self.url] = ts
                     elif ts != self._ts:
                         raise RemoteError(
                             f"frame {i} came in {ts}, not {self._ts} as the "
@@ -291,6 +326,11 @@ class InstanceFrames:
         """Fetch frames (0-based) not held yet: batched, in parallel, bounded."""
         with self._lock:
             todo = sorted({int(i) for i in indices} - set(self._cache))
+            for i in todo:
+                held = self.client.take(self.url, i)
+                if held is not None:
+                    self._cache[i] = held
+            todo = [i for i in todo if i not in self._cache]
         if not todo:
             return
         size = max(1, self.client.opts.frames_per_request)
@@ -312,6 +352,8 @@ class InstanceFrames:
         """Frame ``index`` (0-based): held bytes, or one request."""
         with self._lock:
             data = self._cache.pop(index, None)
+        if data is None:
+            data = self.client.take(self.url, index)
         if data is not None:
             return data
         got = self.client.frames(self.url, [index + 1])

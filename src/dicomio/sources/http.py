@@ -64,11 +64,12 @@ def session_for(url: str, opts: WebOptions) -> Any:
         if s is not None:
             return s
         s = requests.Session()
+        # urllib3 retries connection errors and timeouts; statuses and cut
+        # bodies are retried in request(), which knows the caller's policy.
         retry = Retry(total=opts.retries, connect=opts.retries, read=opts.retries,
-                      status=opts.retries, backoff_factor=opts.backoff,
-                      status_forcelist=_RETRY_STATUS,
+                      status=0, backoff_factor=opts.backoff,
                       allowed_methods=frozenset({"GET", "HEAD"}),
-                      raise_on_status=False, respect_retry_after_header=True)
+                      raise_on_status=False)
         adapter = requests.adapters.HTTPAdapter(
             max_retries=retry, pool_connections=1,
             pool_maxsize=max(1, opts.concurrency))
@@ -92,12 +93,14 @@ def _explain(status: int) -> str:
 
 def request(url: str, opts: WebOptions | None = None, *,
             headers: Mapping[str, str] | None = None, method: str = "GET",
-            ok: tuple[int, ...] = (200, 206), what: str = "") -> Any:
+            ok: tuple[int, ...] = (200, 206), what: str = "",
+            status_retries: int | None = None) -> Any:
     """One request with its body read; returns the ``requests.Response``.
 
-    Connection errors, timeouts and 5xx answers are retried by urllib3;
-    a body cut short (the connection dropped mid-transfer) is retried here
-    with the same backoff. Anything that still fails is a
+    Connection errors and timeouts are retried by urllib3; HTTP 429 and 5xx
+    answers (``status_retries`` times, default ``opts.retries``) and a body
+    cut short (the connection dropped mid-transfer) are retried here, with
+    the same exponential backoff. Anything that still fails is a
     :class:`~dicomio.errors.RemoteError` naming the URL without its password.
     A status outside ``ok`` raises too, unless ``ok`` is empty.
     """
@@ -107,6 +110,7 @@ def request(url: str, opts: WebOptions | None = None, *,
     shown = redact(url)
     session = session_for(url, opts)
     attempt = 0
+    n_status = opts.retries if status_retries is None else status_retries
     while True:
         try:
             resp = session.request(method, clean, headers=dict(headers or {}),
@@ -115,6 +119,12 @@ def request(url: str, opts: WebOptions | None = None, *,
                 body = resp.content  # reads the body; raises if it is cut short
             finally:
                 resp.close()
+            for hook in REQUEST_HOOKS:
+                hook(method, clean, resp.status_code, len(body))
+            if resp.status_code in _RETRY_STATUS and attempt < n_status:
+                attempt += 1
+                time.sleep(opts.backoff * 2 ** (attempt - 1))
+                continue
             break
         except (requests.exceptions.ChunkedEncodingError,
                 requests.exceptions.ContentDecodingError) as exc:
@@ -135,8 +145,6 @@ def request(url: str, opts: WebOptions | None = None, *,
         except requests.exceptions.RequestException as exc:
             raise RemoteError(f"{what}cannot reach the server ({_short(exc)})",
                               path=shown) from None
-    for hook in REQUEST_HOOKS:
-        hook(method, clean, resp.status_code, len(body))
     if ok and resp.status_code not in ok:
         raise RemoteError(f"{what}{_explain(resp.status_code)}", path=shown)
     return resp
