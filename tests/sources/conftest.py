@@ -214,3 +214,128 @@ def range_server(tmp_path: Path) -> Iterator[RangeServer]:
         httpd.shutdown()
         httpd.server_close()
         thread.join(timeout=10)
+
+
+# ---------------------------------------------------------------------------
+# Test data uploaded once per session
+# ---------------------------------------------------------------------------
+PYDICOM_FILES = ("CT_small.dcm", "MR_small_RLE.dcm", "SC_rgb_rle_2frame.dcm",
+                 "emri_small_jpeg_2k_lossless.dcm", "JPEG2000.dcm",
+                 "SC_rgb_jpeg_dcmtk.dcm", "MR_small_jpeg_ls_lossless.dcm",
+                 "JPEG-lossy.dcm", "JPGLosslessP14SV1_1s_1f_8b.dcm",
+                 "MR_small_bigendian.dcm", "emri_small_RLE.dcm", "liver.dcm")
+
+
+@dataclass
+class WebFile:
+    name: str
+    data: bytes
+    study: str
+    series: str
+    instance: str
+
+
+def _with_new_uids(path: str, name: str) -> bytes:
+    """pydicom's test files share UIDs; Orthanc keeps one per UID."""
+    import pydicom
+    from pydicom.filebase import DicomBytesIO
+
+    from dicomio.encode import uid_from
+
+    ds = pydicom.dcmread(path)
+    ds.StudyInstanceUID = uid_from("web-study", name)
+    ds.SeriesInstanceUID = uid_from("web-series", name)
+    ds.SOPInstanceUID = uid_from("web-sop", name)
+    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    buf = DicomBytesIO()
+    ds.save_as(buf, enforce_file_format=True)
+    return buf.getvalue()
+
+
+def _generated() -> dict[str, bytes]:
+    import numpy as np
+
+    from dicomio import encode
+
+    rng = np.random.default_rng(20)
+    out = {}
+    grey = rng.integers(0, 4096, (24, 96, 80), dtype=np.uint16)
+    for ts in ("JPEGLSLossless", "HTJ2KLossless", "ExplicitVRLittleEndian"):
+        ds = encode.make_dataset(grey, ts, multiframe=True, uid_seed=f"web-{ts}",
+                                 bits_stored=12)
+        out[f"multiframe-{ts}"] = encode.dataset_bytes(ds)
+    rgb = rng.integers(0, 256, (3, 64, 48, 3), dtype=np.uint8)
+    ds = encode.make_dataset(rgb, "JPEGBaseline8Bit", multiframe=True,
+                             uid_seed="web-rgb-jpeg")
+    out["multiframe-rgb-JPEGBaseline8Bit"] = encode.dataset_bytes(ds)
+    return out
+
+
+def volume_files() -> tuple[str, dict[str, bytes], Any]:
+    """A study of two series of single-frame slices, in shuffled order."""
+    import numpy as np
+
+    from dicomio import encode
+
+    rng = np.random.default_rng(21)
+    vol = rng.integers(-1000, 2000, (10, 40, 36)).astype(np.int16)
+    study = encode.uid_from("web-volume-study")
+    files = {}
+    for ts, number in (("JPEGLSLossless", 1), ("ExplicitVRLittleEndian", 2)):
+        for k in rng.permutation(len(vol)):
+            ds = encode.make_dataset(
+                vol[k], ts, study_instance_uid=study,
+                series_instance_uid=encode.uid_from("web-volume", ts),
+                series_number=number, instance_number=int(rng.integers(1, 500)),
+                image_position=[-20.0, 10.0, 3.0 * k - 7],
+                image_orientation=[1, 0, 0, 0, 1, 0], pixel_spacing=[0.7, 0.8],
+                rescale=(1.0, -1024.0), modality="CT", uid_seed=f"web-vol-{ts}-{k}")
+            files[f"vol-{number}-{k:02d}.dcm"] = encode.dataset_bytes(ds)
+    return study, files, vol
+
+
+@pytest.fixture(scope="session")
+def web_files(orthanc: OrthancServer) -> dict[str, WebFile]:
+    """Every test file, uploaded to Orthanc: name -> WebFile."""
+    import pydicom
+    import pydicom.data
+
+    out: dict[str, WebFile] = {}
+    datas = {n: _with_new_uids(pydicom.data.get_testdata_file(n), n)
+             for n in PYDICOM_FILES}
+    datas.update(_generated())
+    for name, data in datas.items():
+        orthanc.upload(data)
+        ds = pydicom.dcmread(__import__("io").BytesIO(data), stop_before_pixels=True)
+        out[name] = WebFile(name, data, str(ds.StudyInstanceUID),
+                            str(ds.SeriesInstanceUID), str(ds.SOPInstanceUID))
+    return out
+
+
+@pytest.fixture(scope="session")
+def web_volume(orthanc: OrthancServer, tmp_path_factory: pytest.TempPathFactory
+               ) -> tuple[str, Path, Any]:
+    """(study UID, local folder with the same files, the volume) uploaded."""
+    study, files, vol = volume_files()
+    folder = tmp_path_factory.mktemp("web-volume")
+    for name, data in files.items():
+        (folder / name).write_bytes(data)
+        orthanc.upload(data)
+    return study, folder, vol
+
+
+@pytest.fixture
+def requests_log() -> Iterator[list[tuple[str, str, int, int]]]:
+    """Every request dicomio makes: (method, url, status, body bytes)."""
+    from dicomio.sources import http as web_http
+
+    log: list[tuple[str, str, int, int]] = []
+
+    def hook(method: str, url: str, status: int, nbytes: int) -> None:
+        log.append((method, url, status, nbytes))
+
+    web_http.REQUEST_HOOKS.append(hook)
+    try:
+        yield log
+    finally:
+        web_http.REQUEST_HOOKS.remove(hook)
