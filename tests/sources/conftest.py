@@ -10,53 +10,44 @@ from __future__ import annotations
 
 import functools
 import http.server
-import json
 import os
 import re
-import shutil
-import socket
-import subprocess
+import sys
 import threading
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-USER, PASSWORD = "dicomio", "s3cret-pw"
-PLUGIN_CANDIDATES = ("/usr/share/orthanc/plugins/libOrthancDicomWeb.so",
-                     "/usr/lib/orthanc/libOrthancDicomWeb.so.1.7")
+
+def _load_tool() -> Any:
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[2] / "tools" / "orthanc.py"
+    spec = importlib.util.spec_from_file_location("dicomio_tools_orthanc", path)
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod  # dataclasses look their module up
+    spec.loader.exec_module(mod)
+    return mod
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _plugin() -> str | None:
-    for p in PLUGIN_CANDIDATES:
-        if os.path.exists(p):
-            return p
-    try:
-        out = subprocess.run(["dpkg", "-L", "orthanc-dicomweb"], capture_output=True,
-                             text=True, timeout=10).stdout
-    except (OSError, subprocess.SubprocessError):
-        return None
-    found = [ln for ln in out.splitlines() if re.search(r"libOrthancDicomWeb\.so", ln)]
-    return found[0] if found else None
+_orthanc = _load_tool()
+USER, PASSWORD = _orthanc.USER, _orthanc.PASSWORD
+free_port = _orthanc.free_port
 
 
 @dataclass
 class OrthancServer:
-    """A running Orthanc: its URLs, credentials and REST helpers."""
+    """A running Orthanc (tools/orthanc.py): URLs with or without credentials."""
 
-    root: str  # http://127.0.0.1:PORT
-    process: subprocess.Popen[bytes]
-    log: Path
-    uploaded: dict[str, Any] = field(default_factory=dict)
+    server: Any
+
+    @property
+    def root(self) -> str:
+        return str(self.server.root)
 
     @property
     def dicomweb(self) -> str:
@@ -71,81 +62,21 @@ class OrthancServer:
             base = base.replace("http://", f"http://{USER}:{PASSWORD}@")
         return base + path
 
-    def upload(self, data: bytes) -> dict[str, Any]:
-        import requests
-
-        r = requests.post(f"{self.root}/instances", data=data, auth=(USER, PASSWORD),
-                          headers={"Content-Type": "application/dicom"}, timeout=30)
-        r.raise_for_status()
-        out: dict[str, Any] = r.json()
-        return out
-
-
-def _start_orthanc(tmp: Path) -> OrthancServer:
-    exe = shutil.which("Orthanc") or "/usr/sbin/Orthanc"
-    plugin = _plugin()
-    if not os.path.exists(exe) or plugin is None:
-        pytest.fail("Orthanc and orthanc-dicomweb are needed: run tools/system-deps.sh")
-    port = free_port()
-    storage = tmp / "storage"
-    storage.mkdir()
-    config = {
-        "Name": "dicomio-tests",
-        "StorageDirectory": str(storage),
-        "IndexDirectory": str(storage),
-        "HttpPort": port,
-        "RemoteAccessAllowed": False,
-        "AuthenticationEnabled": True,
-        "RegisteredUsers": {USER: PASSWORD},
-        "DicomServerEnabled": False,
-        "HttpCompressionEnabled": False,
-        "Plugins": [plugin],
-        "DicomWeb": {"Enable": True, "Root": "/dicom-web/",
-                     "StudiesMetadata": "Full", "SeriesMetadata": "Full"},
-    }
-    cfg = tmp / "orthanc.json"
-    cfg.write_text(json.dumps(config))
-    log = tmp / "orthanc.log"
-    with open(log, "wb") as fh:
-        proc = subprocess.Popen([exe, str(cfg)], stdout=fh, stderr=subprocess.STDOUT,
-                                cwd=tmp)
-    server = OrthancServer(f"http://127.0.0.1:{port}", proc, log)
-    import requests
-
-    deadline = time.monotonic() + 60
-    while True:
-        if proc.poll() is not None:
-            pytest.fail(f"Orthanc exited ({proc.returncode}): {log.read_text()[-2000:]}")
-        try:
-            r = requests.get(f"{server.root}/system", auth=(USER, PASSWORD), timeout=2)
-            if r.status_code == 200:
-                break
-        except requests.RequestException:
-            pass
-        if time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail(f"Orthanc did not answer within 60 s: {log.read_text()[-2000:]}")
-        time.sleep(0.1)
-    return server
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=10)
+    def upload(self, data: bytes) -> Any:
+        return self.server.upload(data)
 
 
 @pytest.fixture(scope="session")
 def orthanc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OrthancServer]:
     """A running Orthanc + DICOMweb on loopback, authentication on."""
-    server = _start_orthanc(tmp_path_factory.mktemp("orthanc"))
     try:
-        yield server
+        server = _orthanc.start(tmp_path_factory.mktemp("orthanc"))
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
+    try:
+        yield OrthancServer(server)
     finally:
-        _stop(server.process)
+        server.stop()
 
 
 # ---------------------------------------------------------------------------

@@ -155,7 +155,7 @@ def test_series_metadata_only(orthanc: OrthancServer,
     requests_log.clear()
     np.testing.assert_array_equal(s.read(3), vol[3])
     assert len(requests_log) <= 2  # at most the frame (and no other slice)
-    assert all(f"/frames/1" in u for _, u, _, _ in requests_log)
+    assert all("/frames/1" in u for _, u, _, _ in requests_log)
 
 
 def test_credentials_forms(orthanc: OrthancServer, web_files: dict[str, WebFile]) -> None:
