@@ -23,17 +23,14 @@ def scan_url(url: str, *, auth: Any = None, token: str | None = None,
              **ignored: Any) -> Any:
     """Like :func:`dicomio.series.scan`, for a DICOMweb URL."""
     from ..sources.dicomweb import client_for
-    from ..sources.remote import parse_dicomweb
+    from ..sources.remote import parse_dicomweb, remember
 
+    auth = tuple(auth) if auth is not None else None
+    # Slices reopened by URL later (dask tasks, read_slice) find them.
+    remember(url, auth, token)
     if parse_dicomweb(url) is None:
-        from ..errors import SeriesError
-
-        raise SeriesError("a URL given to read_series must be a DICOMweb study, "
-                          "series or instance URL (.../studies/{uid}[/series/{uid}"
-                          "[/instances/{uid}]]); open a single file URL with "
-                          "dicomio.DicomImage", path=redact(url))
-    opts = options_for(url, auth=tuple(auth) if auth is not None else None,
-                       token=token)
+        return _file_result(url)
+    opts = options_for(url, auth=auth, token=token)
     client, parsed = client_for(url, opts)
     datasets = client.metadata(parsed.url)
     return _result(client, datasets)
@@ -80,6 +77,17 @@ def _result(client: Any, datasets: list[Any]) -> Any:
             warnings.warn(SeriesWarning(f"{s.label}: {text}"), stacklevel=3)
     return ScanResult(series=series, skipped=dict(skipped), errors=errors,
                       n_files=len(datasets), header_warnings={})
+
+
+def _file_result(url: str) -> Any:
+    """One DICOM file at a plain URL: its header by range requests."""
+    from ..image import DicomImage
+    from . import ScanResult, _assemble, _records
+
+    with DicomImage(url) as img:
+        ds = img.dataset
+        shown = img.path or redact(url)
+    return ScanResult(series=_assemble(_records(shown, ds, None)), n_files=1)
 
 
 def open_image(rec: Any, **options: Any) -> Any:

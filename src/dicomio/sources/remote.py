@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
-__all__ = ["WebOptions", "configure", "options_for", "is_url", "is_dicomweb",
+__all__ = ["WebOptions", "configure", "options_for", "remember", "is_url", "is_dicomweb",
            "redact", "split_credentials", "DicomWebURL", "parse_dicomweb"]
 
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+://")
@@ -104,6 +104,29 @@ def options_for(url: str, **overrides: Any) -> WebOptions:
         opts = replace(opts, auth=auth)
     given = {k: v for k, v in overrides.items() if v is not None}
     return replace(opts, **given) if given else opts
+
+
+def remember(url: str, auth: tuple[str, str] | None = None,
+             token: str | None = None) -> None:
+    """Keep credentials given with ``url`` for its server, in this process.
+
+    Readers that reopen images by URL later (dask tasks, series slices) find
+    them there without the password travelling in task arguments or error
+    messages. An existing :func:`configure` of the server is left alone.
+    """
+    clean, in_url = split_credentials(url)
+    auth = auth or in_url
+    if auth is None and token is None:
+        return
+    parsed = parse_dicomweb(clean)
+    parts = urlsplit(clean)
+    prefix = parsed.base if parsed is not None else f"{parts.scheme}://{parts.netloc}"
+    with _lock:
+        if any(prefix.startswith(p) or p.startswith(prefix) for p in _configured):
+            return
+        _configured[prefix] = WebOptions(
+            auth=(str(auth[0]), str(auth[1])) if auth is not None else None,
+            token=token)
 
 
 def _strip(url: str) -> str:
