@@ -83,17 +83,19 @@ def open_instance(img: DicomImage, client: Any, url: str, ds: Any) -> None:
     except Exception as exc:  # noqa: BLE001 - pydicom converts values lazily
         raise img._err(InvalidDicomError, f"unreadable Image Pixel attribute: "
                        f"{type(exc).__name__}: {exc}") from None
-    img._web = frames
+    state: Any = img  # the DICOMweb state lives beside DicomImage's own
+    state._web = frames
 
 
 def frame_bytes(img: DicomImage, i: int) -> bytes:
     """Frame ``i`` of a DICOMweb image (whole-instance fallback when refused)."""
     from ..sources.dicomweb import FramesUnavailable
 
+    state: Any = img
     local = getattr(img, "_web_local", None)
     if local is None:
         try:
-            return bytes(img._web.frame(i))
+            return bytes(state._web.frame(i))
         except FramesUnavailable:
             pass
         except RemoteError as exc:
@@ -104,8 +106,8 @@ def frame_bytes(img: DicomImage, i: int) -> bytes:
             if local is None:
                 from . import DicomImage
 
-                data = img._web.client.instance(img._web.url)
-                local = img._web_local = DicomImage(data)
+                data = state._web.client.instance(state._web.url)
+                local = state._web_local = DicomImage(data)
     return bytes(local._frame_bytes(i))
 
 

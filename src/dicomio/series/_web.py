@@ -72,7 +72,7 @@ def _result(client: Any, datasets: list[Any]) -> Any:
         records.extend(recs)
     series = _assemble(records)
     for s in series:
-        s._io_threads = client.opts.concurrency
+        setattr(s, "_io_threads", client.opts.concurrency)  # noqa: B010
         for text in s.warnings:
             warnings.warn(SeriesWarning(f"{s.label}: {text}"), stacklevel=3)
     return ScanResult(series=series, skipped=dict(skipped), errors=errors,
