@@ -85,9 +85,9 @@ def test_one_frame_fetches_only_that_frame(orthanc: OrthancServer,
     url = orthanc.url(f.study, f.series, f.instance)
     img = dicomio.DicomImage(url)
     opened = list(requests_log)
-    # Metadata, then frame 1 to learn the stored syntax (the metadata of
-    # Orthanc has no (0002,0010)).
-    assert [u.rsplit("/", 1)[-1] for _, u, _, _ in opened] == ["metadata", "1"]
+    # Metadata, and (at the same time) frame 1 to learn the stored syntax
+    # (the metadata of Orthanc has no (0002,0010)).
+    assert sorted(u.rsplit("/", 1)[-1] for _, u, _, _ in opened) == ["1", "metadata"]
     requests_log.clear()
     local = dicomio.DicomImage(f.data)
     np.testing.assert_array_equal(img.read(17), local.read(17))
@@ -118,8 +118,32 @@ def test_whole_read_batches_frames(orthanc: OrthancServer, web_files: dict[str, 
         assert frames.frame(i) == local._frame_bytes(i)
     requests_log.clear()
     np.testing.assert_array_equal(img.read(), local.read())
-    # Frame 1 was fetched at open; 23 remain, 8 per request by default.
-    assert len(requests_log) == 3
+    # Frame 1 was fetched at open; the 23 others in one request (50 at most).
+    assert len(requests_log) == 1 and requests_log[0][1].endswith(
+        "/frames/" + ",".join(str(k) for k in range(2, 25)))
+
+
+def test_whole_read_of_a_large_instance_is_one_request(
+        orthanc: OrthancServer, web_files: dict[str, WebFile],
+        requests_log: list[Any]) -> None:
+    f = web_files["multiframe-JPEGLSLossless"]
+    url = orthanc.url(f.study, f.series, f.instance, credentials=False)
+    dicomio.configure_web(url, auth=(USER, PASSWORD), frames_per_request=10)
+    try:
+        img = dicomio.DicomImage(url)
+        local = dicomio.DicomImage(f.data)
+        requests_log.clear()
+        np.testing.assert_array_equal(img.read(range(3, 20)), local.read(range(3, 20)))
+        assert len(requests_log) == 2  # 17 frames, 10 per request
+        requests_log.clear()
+        np.testing.assert_array_equal(img.read(), local.read())
+        ((_, got, _, nbytes),) = requests_log
+        assert got.endswith(f"/instances/{f.instance}") and nbytes >= len(f.data)
+        requests_log.clear()
+        np.testing.assert_array_equal(img.read(7), local.read(7))
+        assert requests_log == []  # held since
+    finally:
+        dicomio.configure_web(url)
 
 
 def test_series_and_study_urls(orthanc: OrthancServer,

@@ -12,6 +12,7 @@ through a cached block reader, each frame as its own range.
 """
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from ..errors import DicomioError, InvalidDicomError, RemoteError
@@ -46,8 +47,24 @@ def open_url(img: DicomImage, url: str, opts: WebOptions) -> None:
     from ..sources.dicomweb import client_for
 
     client, parsed = client_for(url, opts)
-    ds = client.metadata(parsed.url)[0]
+    # The first frame (which tells the stored syntax when the metadata does
+    # not) is asked for while the metadata comes: one round trip, not two.
+    with ThreadPoolExecutor(1, thread_name_prefix="dicomio-web") as pool:
+        first = pool.submit(_first_frame, client, parsed.url)
+        ds = client.metadata(parsed.url)[0]
+        first.result()
     open_instance(img, client, parsed.url, ds)
+
+
+def _first_frame(client: Any, url: str) -> None:
+    """Fetch frame 1 for the client to hold (errors show up again later)."""
+    from ..sources.dicomweb import InstanceFrames
+
+    try:
+        frames = InstanceFrames(client, url, 1)
+        _ = frames.transfer_syntax
+    except DicomioError:
+        pass
 
 
 def open_instance(img: DicomImage, client: Any, url: str, ds: Any) -> None:
@@ -117,6 +134,17 @@ def prefetch(img: DicomImage, indices: Any) -> None:
 
     web = getattr(img, "_web", None)
     if web is None or getattr(img, "_web_local", None) is not None:
+        return
+    n = img.n_frames
+    if n > max(1, web.client.opts.frames_per_request) and len(set(indices)) == n:
+        # Every frame of a large instance: the instance as stored, in one
+        # request (frame lists would make the server parse it per request).
+        from . import DicomImage
+
+        state: Any = img
+        with img._lock:
+            if getattr(img, "_web_local", None) is None:
+                state._web_local = DicomImage(web.client.instance(web.url))
         return
     try:
         web.prefetch(indices)

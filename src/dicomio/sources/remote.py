@@ -47,7 +47,10 @@ class WebOptions:
     concurrency : int
         Requests in flight at once, per server.
     frames_per_request : int
-        Frames asked for in one WADO-RS ``/frames/{list}`` request.
+        Frames asked for in one WADO-RS ``/frames/{list}`` request. A read
+        of every frame of an instance with more frames than this fetches
+        the whole instance instead (one request; servers such as Orthanc
+        parse the stored file once per request).
     headers : dict
         Extra request headers.
     storage_options : dict
@@ -61,7 +64,7 @@ class WebOptions:
     retries: int = 3
     backoff: float = 0.1
     concurrency: int = 8
-    frames_per_request: int = 8
+    frames_per_request: int = 50
     headers: dict[str, str] = field(default_factory=dict)
     storage_options: dict[str, Any] = field(default_factory=dict)
 
