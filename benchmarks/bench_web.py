@@ -212,6 +212,8 @@ def _report(timings: list[C.Timing], base_name: str) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     p = C.parser(__doc__.splitlines()[0])
     p.add_argument("--series", type=int, default=None, help="number of slices")
+    p.add_argument("--only", choices=("multiframe", "series"), default=None,
+                   help="run one of the two parts")
     args = p.parse_args(argv)
     cfg = C.settings(args)
     cfg["series"] = args.series or (40 if args.quick else 200)
@@ -225,8 +227,11 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         server = tool.start(Path(tmp))
         try:
-            out = {"multiframe": multiframe(server, tool, cfg),
-                   "series": series(server, tool, cfg)}
+            out = {}
+            if args.only in (None, "multiframe"):
+                out["multiframe"] = multiframe(server, tool, cfg)
+            if args.only in (None, "series"):
+                out["series"] = series(server, tool, cfg)
         finally:
             server.stop()
     C.finish("web", args.json, cfg, machine, load, **out)
