@@ -82,7 +82,9 @@ def _result(client: Any, datasets: list[Any]) -> Any:
 def _file_result(url: str) -> Any:
     """One DICOM file at a plain URL: its header by range requests."""
     from ..image import DicomImage
-    from . import ScanResult, _assemble, _records
+    from .grouping import _assemble
+    from .records import _records
+    from .scanning import ScanResult
 
     with DicomImage(url) as img:
         ds = img.dataset
