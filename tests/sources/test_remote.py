@@ -51,3 +51,22 @@ def test_import_dicomio_loads_no_http_client() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout.strip()
     assert out == "[]"
+
+
+def test_credential_precedence_and_remember() -> None:
+    base = "https://remember.test/dicom-web"
+    try:
+        remote.remember("https://bob:pw1@remember.test/dicom-web/studies/1")
+        # Later URLs without credentials find them; URL credentials win.
+        assert remote.options_for(f"{base}/studies/2").auth == ("bob", "pw1")
+        assert remote.options_for(
+            "https://eve:pw2@remember.test/dicom-web/studies/2").auth == ("eve", "pw2")
+        assert remote.options_for(f"{base}/studies/2", auth=("x", "y")).auth == ("x", "y")
+        # A configured server is not overwritten by remember().
+        remote.configure(base, token="tok")
+        remote.remember("https://bob:pw3@remember.test/dicom-web/studies/1")
+        opts = remote.options_for(f"{base}/studies/9")
+        assert opts.token == "tok" and opts.auth is None
+    finally:
+        remote.configure(base)
+    assert remote.options_for(f"{base}/studies/2").auth is None

@@ -78,7 +78,7 @@ def configure(prefix: str, **options: Any) -> WebOptions:
 
     Every door (``DicomImage``, ``read_series``, imageio, napari, dask, the
     CLI) then uses them for those URLs. The longest matching prefix wins.
-    ``configure(prefix)`` with no options resets that prefix to the defaults.
+    ``configure(prefix)`` with no options forgets that prefix again.
 
     Examples
     --------
@@ -92,19 +92,25 @@ def configure(prefix: str, **options: Any) -> WebOptions:
     if opts.auth is not None:
         opts = replace(opts, auth=(str(opts.auth[0]), str(opts.auth[1])))
     with _lock:
-        _configured[_strip(prefix)] = opts
+        if options:
+            _configured[_strip(prefix)] = opts
+        else:
+            _configured.pop(_strip(prefix), None)
     return opts
 
 
 def options_for(url: str, **overrides: Any) -> WebOptions:
-    """The options for ``url``: configured ones, URL credentials, then ``overrides``."""
+    """The options for ``url``: configured ones, then URL credentials, then ``overrides``.
+
+    Credentials written in the URL replace configured (or remembered) ones.
+    """
     clean, auth = split_credentials(url)
     with _lock:
         best = max((p for p in _configured if clean.startswith(p)),
                    key=len, default=None)
         opts = _configured[best] if best is not None else WebOptions()
-    if auth is not None and opts.auth is None and opts.token is None:
-        opts = replace(opts, auth=auth)
+    if auth is not None:
+        opts = replace(opts, auth=auth, token=None)
     given = {k: v for k, v in overrides.items() if v is not None}
     return replace(opts, **given) if given else opts
 
@@ -121,14 +127,16 @@ def remember(url: str, auth: tuple[str, str] | None = None,
     auth = auth or in_url
     if auth is None and token is None:
         return
+    known = options_for(clean)
+    if known.auth is not None or known.token is not None:
+        return  # configured already: that wins
     parsed = parse_dicomweb(clean)
     parts = urlsplit(clean)
     prefix = parsed.base if parsed is not None else f"{parts.scheme}://{parts.netloc}"
     with _lock:
-        if any(prefix.startswith(p) or p.startswith(prefix) for p in _configured):
-            return
-        _configured[prefix] = WebOptions(
-            auth=(str(auth[0]), str(auth[1])) if auth is not None else None,
+        base = _configured.get(prefix, known)
+        _configured[prefix] = replace(
+            base, auth=(str(auth[0]), str(auth[1])) if auth is not None else None,
             token=token)
 
 
