@@ -109,7 +109,7 @@ def test_core_dependencies_are_the_core(
 
 def test_extras(metadata: dict[str, list[Requirement]]) -> None:
     for extra in ("pylibjpeg", "pylibjpeg-gpl", "gdcm", "pillow", "jpegls",
-                  "imageio", "dask", "napari", "all"):
+                  "imageio", "dask", "napari", "web", "all"):
         assert extra in metadata, f"extra [{extra}] is missing"
     assert "python-gdcm" in _names(metadata["gdcm"])
     assert "pillow" in _names(metadata["pillow"])

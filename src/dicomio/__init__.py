@@ -25,6 +25,7 @@ from .errors import (
     FrameIndexError,
     InvalidDicomError,
     MemoryLimitError,
+    RemoteError,
     SeriesError,
     UnsupportedTransferSyntaxError,
 )
@@ -53,6 +54,8 @@ __all__ = [
     "SeriesError",
     "EncodeError",
     "CodestreamError",
+    "RemoteError",
+    "configure_web",
 ]
 
 # Submodules and functions loaded on first use, so `import dicomio` stays light.
@@ -65,6 +68,7 @@ _LAZY = {
     "encode": ("dicomio.encode", None),
     "read_series": ("dicomio.series", "read_series"),
     "to_dask": ("dicomio.dask", "to_dask"),
+    "configure_web": ("dicomio.sources.remote", "configure"),
 }
 
 

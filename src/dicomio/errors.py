@@ -20,6 +20,7 @@ __all__ = [
     "SeriesError",
     "EncodeError",
     "CodestreamError",
+    "RemoteError",
 ]
 
 
@@ -119,3 +120,8 @@ class EncodeError(DicomioError, ValueError):
 
 class CodestreamError(DicomioError, ValueError):
     """A compressed frame's header is malformed or contradicts the DICOM header."""
+
+
+class RemoteError(DicomioError, OSError):
+    """A URL could not be read: server down, refused credentials, unknown UID,
+    a truncated or malformed response (the message names the URL, never a password)."""

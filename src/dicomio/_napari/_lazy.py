@@ -60,6 +60,7 @@ import numpy as np
 
 from ..image import DicomImage
 from ..series import lazy
+from ..sources.remote import is_url
 from ..tsyntax import lookup
 from ..values.rescale import apply_rescale
 
@@ -111,10 +112,12 @@ Item = lazy.Item
 
 
 def _key(path: str) -> str:
-    return os.path.abspath(path)
+    return path if is_url(path) else os.path.abspath(path)
 
 
 def _stamp(path: str) -> tuple[str, int, int]:
+    if is_url(path):
+        return path, 0, 0  # a remote object: no local version to compare
     st = os.stat(path)
     return _key(path), st.st_mtime_ns, st.st_size
 
@@ -161,7 +164,14 @@ def open_image(path: str, color: str = "rgb") -> DicomImage:
     # DicomImage warns about tolerated defects when it opens a file; the
     # reader reports them for the files it looked at, and the log keeps them
     # (img.warnings) for the widget.
-    if header is not None:
+    if header is not None and header[1] < 0:
+        # A DICOMweb instance: opened from its metadata (frames on demand).
+        from ..image._web import from_metadata
+        from ..series._web import WEB_ATTR
+
+        client, url = getattr(header[0], WEB_ATTR)
+        img = from_metadata(client, url, header[0], color=color, warn=False)
+    elif header is not None:
         # No parse, so no pydicom warnings; dicomio's stay in img.warnings.
         # (No catch_warnings here: it would swap every thread's filters.)
         img = DicomImage._from_header(path, header[0], header[1], color=color,

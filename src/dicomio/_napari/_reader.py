@@ -34,6 +34,8 @@ from pydicom.dataset import Dataset
 from ..dataset.titles import series_title
 from ..errors import DicomioError, SeriesError
 from ..image import DicomioWarning
+from ..series._web import WEB_ATTR
+from ..sources.remote import is_dicomweb, is_url
 from . import _display as _shown
 from . import _lazy
 
@@ -156,6 +158,13 @@ def refusal(path: str | os.PathLike[str]) -> str | None:
     The same cheap checks as :func:`get_reader`, in words a user can act on.
     """
     p = os.fspath(path)
+    if is_url(p):
+        # No request here (get_reader must stay cheap): a DICOMweb URL, or
+        # a file URL named like DICOM.
+        if is_dicomweb(p) or p.lower().split("?")[0].endswith((".dcm", ".dicom")):
+            return None
+        return ("a URL that is neither a DICOMweb study, series or instance URL "
+                "nor a .dcm / .dicom file")
     if os.path.isdir(p):
         if _folder_has_images(p):
             return None
@@ -410,7 +419,9 @@ def _scanned_headers(series: Any) -> list[tuple[str, Any, int]]:
     for rec in getattr(series, "_recs", None) or ():
         tell = getattr(rec, "tell", None)
         header = getattr(rec, "header", None)
-        if tell is not None and header is not None:
+        if header is not None and getattr(header, WEB_ATTR, None) is not None:
+            out.append((str(rec.path), header, -1))  # a DICOMweb instance
+        elif tell is not None and header is not None:
             out.append((str(rec.path), header, int(tell)))
     return out
 

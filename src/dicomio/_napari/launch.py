@@ -15,6 +15,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..sources.remote import is_url
+
 if TYPE_CHECKING:
     import napari
 
@@ -79,7 +81,7 @@ def view(
 
     items = [os.fspath(paths)] if isinstance(paths, (str, os.PathLike)) \
         else [os.fspath(p) for p in paths]
-    missing = [p for p in items if not os.path.exists(p)]
+    missing = [p for p in items if not os.path.exists(p) and not is_url(p)]
     if missing:
         raise FileNotFoundError(f"no such file or directory: {missing[0]!r}")
     if viewer is None:

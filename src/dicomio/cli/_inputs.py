@@ -11,6 +11,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from ..sources.remote import is_url
+
 __all__ = ["InputError", "check_input", "is_dicom_file", "looks_like_dicom", "scan",
            "series_folder", "walk"]
 
@@ -73,6 +75,8 @@ def check_input(path: str | os.PathLike[str], *, folders: bool = True) -> None:
     (:func:`looks_like_dicom`; opening it then says what else is wrong). A
     folder must hold at least one file that looks like DICOM.
     """
+    if is_url(os.fspath(path)):
+        return  # read remotely: the server answers for it (see docs/web.md)
     p = Path(path)
     if not p.exists():
         raise InputError(path, "no such file or folder")

@@ -14,6 +14,7 @@ import sys
 from typing import Any
 
 from ..dataset.titles import series_title
+from ..sources.remote import parse_dicomweb, redact
 from ._output import Reporter
 
 __all__ = ["file_info", "folder_info", "print_info", "print_series_table", "run",
@@ -28,7 +29,7 @@ def file_info(path: str, reporter: Reporter) -> dict[str, Any]:
         img = DicomImage(path)
     ds = img.dataset
     return {
-        "path": path,
+        "path": redact(path),
         "transfer_syntax": {"uid": img.transfer_syntax.uid,
                             "keyword": img.transfer_syntax.keyword},
         "sop_class": str(ds.get("SOPClassUID", "")),
@@ -72,7 +73,7 @@ def folder_info(path: str, reporter: Reporter) -> dict[str, Any]:
     with reporter.warnings_of(path):  # shapes may open a file
         series = [series_info(s) for s in result.series]
     info: dict[str, Any] = {
-        "path": path,
+        "path": redact(path),
         "files": result.n_files,
         "series": series,
         "skipped": result.skipped_counts,
@@ -143,7 +144,9 @@ def run(args: argparse.Namespace) -> int:
     path = args.path
     check_input(path)
     reporter = Reporter(quiet=args.quiet)
-    folder = os.path.isdir(path) or os.path.basename(path).upper() == "DICOMDIR"
+    parsed = parse_dicomweb(path)  # a DICOMweb study or series: several images
+    folder = (os.path.isdir(path) or os.path.basename(path).upper() == "DICOMDIR"
+              or (parsed is not None and parsed.level != "instance"))
     info = folder_info(path, reporter) if folder else file_info(path, reporter)
     if args.json:
         json.dump(info, sys.stdout, indent=2, default=str)

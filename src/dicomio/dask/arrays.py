@@ -16,6 +16,7 @@ import numpy as np
 from ..errors import SeriesError
 from ..image import DicomImage
 from ..series import lazy
+from ..sources.remote import is_url
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import dask.array
@@ -120,6 +121,8 @@ def to_dask(
         return _series_array(source, fpc, options)
     if isinstance(source, (str, os.PathLike)):
         path = os.fspath(source)
+        if is_url(path):
+            return _url_array(path, series, fpc, options)
         if os.path.isdir(path) or os.path.basename(path).upper() == "DICOMDIR":
             return _series_array(_pick_series(path, series), fpc, options)
         if series is not None:
@@ -161,8 +164,24 @@ def _display_array(source: Any, series: Any, fpc: int, window: Any, voi: Any,
                          threads=options.threads)
 
 
+def _url_array(url: str, series: int | str | None, fpc: int,
+               options: lazy.Decode) -> dask.array.Array:
+    """A URL: tasks reopen it by URL; credentials stay in this process."""
+    from ..sources.remote import parse_dicomweb, remember, split_credentials
+
+    remember(url)
+    clean = split_credentials(url)[0]
+    parsed = parse_dicomweb(clean)
+    if parsed is not None and parsed.level != "instance":
+        return _series_array(_pick_series(clean, series), fpc, options)
+    if series is not None:
+        raise ValueError("series= picks one series of a study or series URL; "
+                         f"{clean!r} is a single instance or file")
+    return _file_array(clean, fpc, options)
+
+
 def _file_array(path: str, fpc: int, options: lazy.Decode) -> dask.array.Array:
-    path = os.path.abspath(path)
+    path = path if is_url(path) else os.path.abspath(path)
     from ..image.video import chunk_bounds, gop_chunks
 
     with DicomImage(path, backend=options.backend, color=options.color) as img:

@@ -97,9 +97,10 @@ class FrameDecoding(FrameLayout):
                                     tried=_not_tried(cands))
         stream, cs_label, notes, mislabelled = photometric.decide(spec, info)
         opts: dict[str, Any] = {}
-        if spec.bits_allocated == 1 and not self.transfer_syntax.encapsulated:
+        if (spec.bits_allocated == 1 and not self.transfer_syntax.encapsulated
+                and getattr(self, "_web", None) is None):
             # Native 1-bit frames are packed back to back and may start
-            # mid-byte; an encapsulated frame is its own fragment.
+            # mid-byte; an encapsulated frame (or a DICOMweb frame) is its own.
             opts["bit_offset"] = (i * spec.rows * spec.columns * spec.samples_per_pixel) % 8
         if codec_threads is None and self.spec.number_of_frames == 1:
             codec_threads = self._threads()

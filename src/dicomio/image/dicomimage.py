@@ -24,9 +24,10 @@ from ..backends import registry
 from ..dataset.jsonify import to_json_dict
 from ..errors import DecodeError, DicomioError, MemoryLimitError
 from ..sources.local import _Reader, open_bytes
+from ..sources.remote import is_url
 from ..values import photometric
 from ..values import rescale as _rescale
-from . import header
+from . import _web, header
 from .decode import FrameDecoding, _run_parallel
 from .limits import memory_limit
 from .open import Opening
@@ -40,7 +41,9 @@ class DicomImage(Opening, FrameDecoding):
     ----------
     source : str, os.PathLike, bytes, binary file object or pydicom.Dataset
         The file. Paths are read frame by frame; other sources are held in
-        memory.
+        memory. A URL is read remotely: a DICOMweb instance URL
+        (``.../studies/{uid}/series/{uid}/instances/{uid}``) frame by frame
+        over WADO-RS, any other ``http(s)://`` (or fsspec) URL by byte ranges.
     backend : str or list of str, optional
         Force these backends instead of the default order.
     color : {"rgb", "native"}
@@ -57,6 +60,11 @@ class DicomImage(Opening, FrameDecoding):
         the caller. ``True``: every backend; ``False``: none; ``None``
         (default, unless ``DICOMIO_ISOLATE`` says otherwise): only backends
         known to abort on corrupt streams (GDCM). See :mod:`dicomio.backends._guard`.
+    auth : (user, password), optional
+        HTTP Basic credentials for a URL source (see :doc:`/web`); credentials
+        in the URL and :func:`dicomio.configure_web` work too.
+    token : str, optional
+        A bearer token for a URL source.
 
     Examples
     --------
@@ -78,10 +86,14 @@ class DicomImage(Opening, FrameDecoding):
         threads: int | None = None,
         memory_limit: int | None = None,
         isolate: bool | None = None,
+        auth: tuple[str, str] | None = None,
+        token: str | None = None,
     ) -> None:
         self._configure(backend, color, threads, memory_limit, isolate)
         if isinstance(source, Dataset):
             self._open_dataset(source)
+        elif is_url(source):
+            _web.open_url(self, source, _web.web_options(source, auth, token))
         else:
             path, data = open_bytes(source)
             self.path = path
@@ -310,6 +322,7 @@ class DicomImage(Opening, FrameDecoding):
             except MemoryError:
                 raise self._err(MemoryLimitError, f"cannot allocate "
                                 f"{nbytes / 2**20:.1f} MiB for the output") from None
+        _web.prefetch(self, idx)  # DICOMweb: the frames, batched, in parallel
         need_rescale = rescale and self.rescale_params is not None
         nthreads = min(threads or self._threads(), len(idx))
 
@@ -352,7 +365,7 @@ class DicomImage(Opening, FrameDecoding):
               and not self.transfer_syntax.is_deflated and self.path is not None
               and spec.bits_allocated in (8, 16, 32, 64) and spec.bits_stored == spec.bits_allocated
               and spec.photometric != "YBR_FULL_422" and not getattr(self, "_native_missing", False))
-        if not ok or isinstance(self._reader, _Reader) and self._reader._data is not None:
+        if not ok or not isinstance(self._reader, _Reader) or self._reader._data is not None:
             raise self._err(DicomioError, "memory mapping needs uncompressed little-endian "
                             "data in a file, with Bits Stored equal to Bits Allocated")
         shape: tuple[int, ...] = (self.n_frames, *self.frame_shape)

@@ -196,6 +196,10 @@ class FrameLayout(ImageState):
         raise TypeError(f"unsupported index {index!r}")
 
     def _frame_bytes(self, i: int) -> bytes:
+        if getattr(self, "_web", None) is not None:
+            from ._web import frame_bytes
+
+            return frame_bytes(self, i)  # type: ignore[arg-type]
         reader = self._reader
         if reader is None:
             raise self._err(DicomioError, "the image is closed", frame=i)

@@ -56,11 +56,14 @@ class Opening(FrameLayout):
         self._setup(loc)
         return True
 
-    def _open(self, path: str | None, data: bytes | None) -> None:
+    def _open(self, path: str | None, data: bytes | None, reader: Any = None) -> None:
         try:
-            if path is not None and os.path.isdir(path):
+            if reader is not None:  # a URL read by ranges (sources.http)
+                fh = reader.filelike()
+            elif path is not None and os.path.isdir(path):
                 raise IsADirectoryError(path)
-            fh = as_filelike(path, data)
+            else:
+                fh = as_filelike(path, data)
         except OSError as exc:
             raise InvalidDicomError(f"cannot open: {exc}", path=path) from exc
         inflated = None
@@ -83,7 +86,8 @@ class Opening(FrameLayout):
         if inflated is not None:
             ds.file_meta.TransferSyntaxUID = pydicom.uid.UID("1.2.840.10008.1.2.1.99")
         self.transfer_syntax = self._syntax(ds)
-        self._reader = _Reader(path=path, data=data)
+        self._reader = (reader if reader is not None and inflated is None
+                        else _Reader(path=path, data=data))
         implicit, little = encoding(ds)
         loc = locate_pixel_data(self._reader, tell, little, implicit)
         self._setup(loc)

@@ -45,6 +45,10 @@ Reading:
 * a folder or a DICOMDIR: a volume sorted in space (see
   :func:`dicomio.series.scan`). imageio refuses folders unless a plugin or an
   extension is named: use ``plugin="dicomio"`` or ``extension=".dcm"``.
+* a URL (with ``plugin="dicomio"``): a DICOMweb instance URL or a DICOM
+  file at an ``http(s)://`` URL is one file, a DICOMweb study or series URL
+  a volume like a folder; dicomio reads them remotely, frame by frame (see
+  :doc:`/web`; imageio itself cannot open ``s3://`` style names).
 
 Writing: names ending in one of the extensions above, or ``extension=".dcm"``
 (also needed for ``"<bytes>"``: imageio does not tell a plugin whether it was

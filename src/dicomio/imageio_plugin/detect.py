@@ -8,6 +8,7 @@ from typing import NoReturn
 from imageio.core.request import URI_FILENAME, InitializationError, Request
 
 from ..errors import DicomioError, InvalidDicomError
+from ..sources.remote import is_url, parse_dicomweb
 from .registration import EXTENSIONS
 
 _MAGIC = b"DICM"
@@ -42,6 +43,13 @@ def classify(request: Request) -> str:
     raises :class:`~imageio.core.request.InitializationError` at once, so
     imageio tries its next plugin.
     """
+    if is_url(request.filename):
+        # Read remotely by dicomio (imageio would download the whole
+        # resource, without credentials): a DICOMweb study or series is a
+        # volume like a folder, anything else one file.
+        parsed = parse_dicomweb(request.filename)
+        return "folder" if parsed is not None and parsed.level != "instance" \
+            else "file"
     is_path = getattr(request, "_uri_type", None) == URI_FILENAME
     if is_path and os.path.isdir(request.filename):
         # imageio offers a folder to a plugin only when the caller named

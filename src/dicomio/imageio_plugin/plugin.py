@@ -11,6 +11,7 @@ from imageio.core.v3_plugin_api import ImageProperties, PluginV3
 
 from ..errors import DicomioError, EncodeError
 from ..image import DicomImage
+from ..sources.remote import is_url
 from .detect import classify
 from .metadata import (
     count_frames,
@@ -71,7 +72,8 @@ class DicomPlugin(PluginV3):
             if self._kind != "file":
                 raise DicomioError("this resource is a folder, not one DICOM file")
             request = self.request
-            if getattr(request, "_uri_type", None) == URI_FILENAME:
+            if (is_url(request.filename)
+                    or getattr(request, "_uri_type", None) == URI_FILENAME):
                 self._image = DicomImage(request.filename)
             else:
                 self._image = DicomImage(request.get_file().read())

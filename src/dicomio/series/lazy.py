@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..errors import SeriesError
+from ..sources.remote import is_url
 from ..values import rescale as _rescale
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
@@ -265,7 +266,8 @@ def make_items(slices: Sequence[tuple[str, int]],
                rescale: Sequence[Sequence[float] | None],
                absolute: bool = False) -> list[Item]:
     """``(path, frame, rescale)`` per slice, normalised (plain ints and floats)."""
-    return [(os.path.abspath(path) if absolute else path, int(frame), _params(p))
+    return [(os.path.abspath(path) if absolute and not is_url(path) else path,
+             int(frame), _params(p))
             for (path, frame), p in zip(slices, rescale, strict=True)]
 
 
@@ -292,6 +294,8 @@ def series_items(series: Series, *, rescale: bool, color: str,
 # ---------------------------------------------------------------------------
 def file_stamp(path: str) -> tuple[str, int, int]:
     """Identify a file version: a changed file gives new task names."""
+    if is_url(path):
+        return (path, 0, 0)  # a remote object: no local version to compare
     path = os.path.abspath(path)
     try:
         st = os.stat(path)

@@ -325,7 +325,9 @@ class Series:
                 return None
             return p
 
-        n_threads = max(1, threads or os.cpu_count() or 1)
+        # Remote slices wait on the network: as many as the server allows.
+        n_threads = max(1, threads or getattr(self, "_io_threads", None)
+                        or os.cpu_count() or 1)
         n_workers = min(n_threads, len(by_file))
         # Files decode in parallel here; a file's own frames get the threads
         # left over, so a single enhanced file still uses every core.
@@ -463,7 +465,11 @@ def _select(index: Any, n: int) -> tuple[list[int], bool]:
 def _open_image(rec: _Rec, **options: Any) -> Any:
     """A DicomImage of ``rec``'s file, from the header the scan parsed."""
     from ..image import DicomImage
+    from ._web import open_image
 
+    remote = open_image(rec, **options)  # a DICOMweb instance, from its metadata
+    if remote is not None:
+        return remote
     if rec.tell is None:
         return DicomImage(rec.path, **options)
     return DicomImage._from_header(rec.path, rec.header, rec.tell, **options)

@@ -20,6 +20,7 @@ from typing import Any
 import pydicom
 
 from ..errors import SeriesError
+from ..sources.remote import is_url
 from . import pacing
 from .grouping import _assemble
 from .reader import Series
@@ -269,8 +270,15 @@ def scan(
     recursive: bool = True,
     threads: int | None = None,
     progress: Callable[[int, int], Any] | None = None,
+    auth: tuple[str, str] | None = None,
+    token: str | None = None,
 ) -> ScanResult:
     """Find the image series in a folder, a DICOMDIR, a file or a list of paths.
+
+    A DICOMweb study URL (all its series) or series URL
+    (``http(s)://host/<prefix>/studies/{uid}[/series/{uid}]``) works too: the
+    series, their sorting and geometry then come from one WADO-RS metadata
+    request, and pixels are fetched only when read (see :doc:`/web`).
 
     Only headers are read (``stop_before_pixels``), in threads when the files
     are slow to open (see ``threads``). Files that are not DICOM, and DICOM objects without
@@ -294,6 +302,10 @@ def scan(
     progress : callable, optional
         Called as ``progress(done, total)`` from the calling thread: once with
         ``done == 0`` before reading and after each file.
+    auth : (user, password), optional
+        HTTP Basic credentials for a URL source.
+    token : str, optional
+        A bearer token for a URL source.
 
     Returns
     -------
@@ -312,6 +324,10 @@ def scan(
         Once per problem found while assembling a series (gaps, duplicate or
         missing positions, irregular spacing, sheared stacks).
     """
+    if is_url(source):
+        from . import _web
+
+        return _web.scan_url(str(source), auth=auth, token=token)
     todo, skipped = _collect(source, recursive)
     n_files = len(todo) + len(skipped.get("not found", []))
     outcomes, caught = _read_headers(todo, threads, progress)

@@ -18,7 +18,14 @@ def read_series(
     source: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
     **kwargs: Any,
 ) -> list[Series]:
-    """``scan(source, **kwargs).series``."""
+    """``scan(source, **kwargs).series``.
+
+    ``source`` may be a DICOMweb study URL (all its series) or series URL
+    (``http(s)://host/<prefix>/studies/{uid}[/series/{uid}]``): the series,
+    their sorting and geometry then come from WADO-RS metadata, and pixels
+    are fetched only when read. ``auth=(user, password)`` and ``token=``
+    give credentials for a URL (see :doc:`/web`).
+    """
     return scan(source, **kwargs).series
 
 
