@@ -9,11 +9,9 @@ bit-exact; lossy means PSNR >= 30 dB against the source array.
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import os
 import zlib
-from pathlib import Path
 
 import numpy as np
 import pydicom
@@ -24,22 +22,11 @@ from dicomio import encode
 from dicomio.errors import EncodeError
 from dicomio.samples import _phantom
 from dicomio.tsyntax import TRANSFER_SYNTAXES, lookup
-
-ROOT = Path(__file__).resolve().parents[2]
-MIN_PSNR = 30.0  # dB, for every lossy round trip
-
-
-def _load_tool():
-    spec = importlib.util.spec_from_file_location(
-        "make_samples", ROOT / "tools" / "make_samples.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-make_samples = _load_tool()
-reference_decode = make_samples.reference_decode
-psnr = make_samples.psnr
+from tests.encode._make_samples import (  # noqa: E402
+    MIN_PSNR,
+    psnr,
+    reference_decode,
+)
 
 
 def _read(ds: pydicom.Dataset) -> pydicom.Dataset:
