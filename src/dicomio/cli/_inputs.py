@@ -68,6 +68,14 @@ def walk(folder: Path) -> list[Path]:
     return out
 
 
+def file_jobs(src: Path, dst: Path) -> list[tuple[Path, Path]]:
+    """(input, output) pairs: a folder's DICOM files with its layout kept, or one file
+    (into ``dst`` when that is a folder)."""
+    if src.is_dir():
+        return [(p, dst / p.relative_to(src)) for p in walk(src) if is_dicom_file(p)]
+    return [(src, dst / src.name if dst.is_dir() else dst)]
+
+
 def check_input(path: str | os.PathLike[str], *, folders: bool = True) -> None:
     """Raise :class:`InputError` unless ``path`` can be a command's input.
 

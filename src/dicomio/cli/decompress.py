@@ -13,7 +13,7 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from ._inputs import check_input, is_dicom_file, walk
+from ._inputs import check_input, file_jobs
 from ._output import Reporter
 
 __all__ = ["run"]
@@ -24,10 +24,7 @@ def run(args: argparse.Namespace) -> int:
     src, dst = Path(args.input), Path(args.output)
     check_input(src)
     reporter = Reporter(quiet=args.quiet)
-    if src.is_dir():
-        jobs = [(p, dst / p.relative_to(src)) for p in walk(src) if is_dicom_file(p)]
-    else:
-        jobs = [(src, dst / src.name if dst.is_dir() else dst)]
+    jobs = file_jobs(src, dst)
     if getattr(args, "dask_scheduler", None):
         return _on_dask(jobs, args.dask_scheduler)
     if not src.is_dir():
