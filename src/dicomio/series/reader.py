@@ -15,6 +15,7 @@ from pydicom.dataset import Dataset
 from .. import tsyntax
 from ..errors import FrameIndexError, MemoryLimitError, SeriesError
 from ..values import rescale as _rescale
+from . import fourd as _fourd
 from . import pacing
 from .geometry import Geometry, _geometry
 from .lazy import read_slice, series_items
@@ -63,6 +64,11 @@ class Series:
     notes : list of str
         Plain facts worth knowing (splits, thickness vs spacing, defaults).
     geometry : Geometry
+        The 3-D grid (of one volume, for a 4-D series).
+    layout : dicomio.series.fourd.Layout or None
+        Set for 4-D series and Siemens mosaics: :meth:`read` then returns
+        ``(t, z, y, x)`` (a single mosaic: ``(z, y, x)``) and ``slices`` lists
+        the records volume after volume (one per mosaic image).
     """
 
     uid: str
@@ -79,8 +85,9 @@ class Series:
     geometry: Geometry
 
     def __init__(self, recs: list[_Rec], kind: str, split: dict[str, Any],
-                 warns: list[str], notes: list[str]) -> None:
+                 warns: list[str], notes: list[str], layout: Any = None) -> None:
         self._recs = recs
+        self.layout = layout
         head = recs[0].header
         self.uid = recs[0].series_uid
         self.description = str(_get(head, "SeriesDescription", "") or "")
@@ -91,7 +98,13 @@ class Series:
         self.part = 1
         self.n_parts = 1
         self.slices = [(r.path, r.frame) for r in recs]
-        geom, g_warns, g_notes = _geometry(recs, kind)
+        if layout is not None and layout.mosaic is not None:
+            geom, g_warns, g_notes = _fourd.mosaic_geometry(recs[0], layout.mosaic,
+                                                            Geometry)
+        elif layout is not None:
+            geom, g_warns, g_notes = _geometry(recs[:layout.n_slices], kind)
+        else:
+            geom, g_warns, g_notes = _geometry(recs, kind)
         self.geometry = geom
         self.warnings = list(warns) + g_warns
         split_notes = []
@@ -139,9 +152,23 @@ class Series:
         """Number of slices (axis 0)."""
         return len(self.slices)
 
+    @property
+    def n_volumes(self) -> int:
+        """Volumes along axis 0 of a 4-D series (1 for a 3-D one)."""
+        return self.layout.n_volumes if self.layout is not None else 1
+
+    @property
+    def diffusion(self) -> dict[str, Any] | None:
+        """DWI b-values and gradients per volume (see :func:`.fourd.diffusion`)."""
+        if not hasattr(self, "_diffusion"):
+            self._diffusion = _fourd.diffusion(self)
+        return self._diffusion
+
     def _header_shape(self) -> tuple[int, ...]:
         r = self._recs[0]
         tail = (r.samples,) if r.samples > 1 else ()
+        if self.layout is not None:
+            return self.layout.shape((r.rows, r.columns, *tail))
         return (len(self._recs), r.rows, r.columns, *tail)
 
     def _probe(self, color: str = "rgb", backend: str | Sequence[str] | None = None
@@ -156,7 +183,12 @@ class Series:
 
     @property
     def shape(self) -> tuple[int, ...]:
-        """``(n, rows, cols)`` or ``(n, rows, cols, samples)`` of :meth:`read`."""
+        """``(n, rows, cols)`` or ``(n, rows, cols, samples)`` of :meth:`read`.
+
+        ``(t, z, y, x)`` for a 4-D series (see :attr:`layout`).
+        """
+        if self.layout is not None:
+            return tuple(self.layout.shape(self._probe()[1]))
         return (len(self.slices), *self._probe()[1])
 
     @property
@@ -283,6 +315,8 @@ class Series:
         Returns
         -------
         numpy.ndarray
+            For a 4-D series (:attr:`layout`), ``index`` picks volumes and
+            the result is ``(t, z, y, x)`` (an int: ``(z, y, x)``).
 
         Raises
         ------
@@ -295,7 +329,28 @@ class Series:
         DicomioError
             Any decode error, naming file, frame and backends tried.
         """
+        options: dict[str, Any] = dict(rescale=rescale, color=color,
+                                       threads=threads, backend=backend,
+                                       memory_limit=memory_limit)
+        if self.layout is not None:
+            return _fourd.read_volumes(
+                self, index, lambda picks, **kw: self._read_records(picks, False, **kw),
+                **options)
         picks, scalar = _select(index, len(self.slices))
+        return self._read_records(picks, scalar, **options)
+
+    def _read_records(
+        self,
+        picks: list[int],
+        scalar: bool,
+        *,
+        rescale: bool,
+        color: str,
+        threads: int | None,
+        backend: str | Sequence[str] | None,
+        memory_limit: int | None,
+    ) -> np.ndarray:
+        """Decode records ``picks`` into ``(len(picks), *frame_shape)``."""
         raw_dtype, frame_shape = self._probe(color, backend)
         out_dtype = self.rescaled_dtype(color, backend) if rescale else raw_dtype
         shape = (len(picks), *frame_shape)
@@ -367,8 +422,14 @@ class Series:
         """One picklable zero-argument callable per slice (for dask).
 
         Each is :func:`read_slice` bound to one ``(path, frame)``, returning an
-        array of the dtype :meth:`read` would use, so chunks agree.
+        array of the dtype :meth:`read` would use, so chunks agree. For a
+        series with a :attr:`layout`, one callable per item of axis 0 of
+        :meth:`read` (a volume, or a slice of a single mosaic).
         """
+        if self.layout is not None:
+            raw = self._probe(color, backend)[0]
+            dtype = self.rescaled_dtype(color, backend) if rescale else raw
+            return _fourd.tasks(self, rescale, color, backend, dtype)
         items, dtype, _ = series_items(self, rescale=rescale, color=color,
                                        backend=backend)
         return [functools.partial(read_slice, path, frame, color=color,

@@ -269,6 +269,7 @@ def scan(
     recursive: bool = True,
     threads: int | None = None,
     progress: Callable[[int, int], Any] | None = None,
+    four_d: bool | None = None,
 ) -> ScanResult:
     """Find the image series in a folder, a DICOMDIR, a file or a list of paths.
 
@@ -294,6 +295,12 @@ def scan(
     progress : callable, optional
         Called as ``progress(done, total)`` from the calling thread: once with
         ``done == 0`` before reading and after each file.
+    four_d : bool, optional
+        Join the volumes of a dynamic series (the same positions per temporal
+        position, echo, b-value, acquisition or enhanced dimension index) into
+        one 4-D :class:`Series` reading as ``(t, z, y, x)`` (True), or keep one
+        3-D part per volume (False). Default: 4-D for MR series, parts for
+        the rest. Siemens MOSAIC series are 4-D unless ``four_d=False``.
 
     Returns
     -------
@@ -316,7 +323,7 @@ def scan(
     n_files = len(todo) + len(skipped.get("not found", []))
     outcomes, caught = _read_headers(todo, threads, progress)
     records, errors = _keep(outcomes, skipped)
-    series = _assemble(records)
+    series = _assemble(records, four_d)
     for s in series:
         for text in s.warnings:
             warnings.warn(SeriesWarning(f"{s.label}: {text}"), stacklevel=2)
