@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 from pydicom.dataset import Dataset
 
+from ..dataset import elements as _values
 from . import csa as _csa
 
 __all__ = ["MosaicLayout", "is_mosaic_type", "mosaic_layout", "demosaic",
@@ -121,10 +122,14 @@ def mosaic_layout(ds: Dataset, csa: Any = None) -> MosaicLayout | None:
         The parsed CSA image header (:func:`dicomio.series.csa.image_header`),
         read here when not given.
     """
-    rows, cols = int(ds.get("Rows", 0) or 0), int(ds.get("Columns", 0) or 0)
-    if not rows or not cols or int(ds.get("SamplesPerPixel", 1) or 1) != 1:
+    try:  # plain values: the raw-element fast path, not pydicom's get
+        rows, cols = int(_values.get(ds, "Rows", 0) or 0), \
+            int(_values.get(ds, "Columns", 0) or 0)
+        samples = int(_values.get(ds, "SamplesPerPixel", 1) or 1)
+        frames = int(_values.get(ds, "NumberOfFrames", 1) or 1)
+    except (TypeError, ValueError):
         return None
-    if int(ds.get("NumberOfFrames", 1) or 1) != 1:
+    if not rows or not cols or samples != 1 or frames != 1:
         return None
     if csa is None:
         csa = _csa.image_header(ds)
