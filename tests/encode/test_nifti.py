@@ -209,3 +209,12 @@ def test_ct_volume_and_refusals(tmp_path: Path) -> None:
     np.testing.assert_allclose(img.affine, ras(lps, 4), atol=1e-6)
     with pytest.raises(DicomioError, match=r"\.nii or \.nii\.gz"):
         write_nifti(s, tmp_path / "ct.img")
+
+
+def test_cli_info_names_the_volumes(tmp_path: Path,
+                                    capsys: pytest.CaptureFixture[str]) -> None:
+    mr.write_mosaic_series(tmp_path, mr.phantom(3, 4, 4, 6))
+    assert main(["info", str(tmp_path), "--json"]) == 0
+    (info,) = json.loads(capsys.readouterr().out)["series"]
+    assert info["shape"] == [3, 4, 4, 6] and info["volumes"] == 3
+    assert info["volume_axis"] == ["AcquisitionNumber"] and info["mosaic"] is True

@@ -69,9 +69,9 @@ def run_nifti(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    """``dicomio convert``."""
     if args.output.lower().endswith((".nii", ".nii.gz")):
         return run_nifti(args)
-    """``dicomio convert``."""
     src, dst = args.input, args.output
     stem, ext = os.path.splitext(dst)
     if ext.lower() not in FORMATS:
