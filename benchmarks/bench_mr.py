@@ -1,6 +1,6 @@
 """A 200-volume fMRI series of Siemens mosaics to NIfTI: dicomio against dcm2niix.
 
-The series is generated once (dicomio.samples.mr: 200 MOSAIC files, each a
+The series is generated once (dicomio.encode.mr: 200 MOSAIC files, each a
 64 x 64 x 36 volume as a 6 x 6 grid of tiles, 384 x 384 uncompressed, with a
 CSA header) into ``benchmarks/_data/mr/``. Contenders write ``.nii`` (no
 gzip, so the figures are about reading and assembling, not zlib), from the
@@ -34,7 +34,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import _common as C  # noqa: E402
 
 from dicomio import series as dseries  # noqa: E402
-from dicomio.samples import mr  # noqa: E402
+from dicomio.encode import mr  # noqa: E402
 
 SHAPE = (36, 64, 64)  # slices, rows, columns of one volume
 

@@ -12,8 +12,8 @@ import pytest
 
 from dicomio import series as S
 from dicomio.cli import main
+from dicomio.encode import mr
 from dicomio.encode.nifti import nifti_stem, sidecar, write_nifti
-from dicomio.samples import mr
 
 nib = pytest.importorskip("nibabel")
 

@@ -18,7 +18,7 @@ from napari.components import ViewerModel  # noqa: E402
 
 from dicomio._napari import read_dicom  # noqa: E402
 from dicomio._napari._fourd import axis_label  # noqa: E402
-from dicomio.samples import mr  # noqa: E402
+from dicomio.encode import mr  # noqa: E402
 
 
 def test_fmri_mosaics_are_one_4d_layer_with_a_time_slider(tmp_path: Path) -> None:

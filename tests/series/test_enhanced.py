@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from dicomio import series as S
-from dicomio.samples import mr
+from dicomio.encode import mr
 
 ORIGIN = (-40.0, -50.0, 10.0)
 AXIAL = ((1.0, 0.0, 0.0), (0.0, 1.0, 0.0))

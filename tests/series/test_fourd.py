@@ -9,8 +9,8 @@ import pydicom
 import pytest
 
 from dicomio import series as S
+from dicomio.encode import mr
 from dicomio.errors import FrameIndexError
-from dicomio.samples import mr
 from dicomio.series import fourd
 
 AXIAL = ((1.0, 0.0, 0.0), (0.0, 1.0, 0.0))

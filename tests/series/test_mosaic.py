@@ -1,6 +1,6 @@
 """Siemens MOSAIC series: CSA header, tile count, demosaic, origin and slice direction.
 
-Every case writes mosaics from known volumes (dicomio.samples.mr, the
+Every case writes mosaics from known volumes (dicomio.encode.mr, the
 project's encoder plus a CSA2 header built byte by byte) and checks the
 voxels and the affine against what they were made from.
 """
@@ -15,8 +15,8 @@ import pydicom
 import pytest
 
 from dicomio import series as S
+from dicomio.encode import mr
 from dicomio.errors import FrameIndexError
-from dicomio.samples import mr
 from dicomio.series import csa, mosaic
 
 OBLIQUE_ROW = (math.cos(0.3), math.sin(0.3), 0.0)

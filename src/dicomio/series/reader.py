@@ -334,66 +334,10 @@ class Series:
                                        memory_limit=memory_limit)
         if self.layout is not None:
             return _fourd.read_volumes(
-                self, index, lambda picks, **kw: self._read_records(picks, False, **kw),
+                self, index, lambda picks, **kw: _read_records(self, picks, False, **kw),
                 **options)
         picks, scalar = _select(index, len(self.slices))
-        return self._read_records(picks, scalar, **options)
-
-    def _read_records(
-        self,
-        picks: list[int],
-        scalar: bool,
-        *,
-        rescale: bool,
-        color: str,
-        threads: int | None,
-        backend: str | Sequence[str] | None,
-        memory_limit: int | None,
-    ) -> np.ndarray:
-        """Decode records ``picks`` into ``(len(picks), *frame_shape)``."""
-        raw_dtype, frame_shape = self._probe(color, backend)
-        out_dtype = self.rescaled_dtype(color, backend) if rescale else raw_dtype
-        shape = (len(picks), *frame_shape)
-        _check_memory(shape, out_dtype, memory_limit)
-        out = np.empty(shape, dtype=out_dtype)
-        by_file: dict[str, list[tuple[int, int]]] = defaultdict(list)
-        for pos, s in enumerate(picks):
-            by_file[self._recs[s].path].append((pos, s))
-
-        def params(s: int) -> tuple[float, float] | None:
-            p = self._recs[s].rescale
-            if not rescale or p is None or p == (1.0, 0.0):
-                return None
-            return p
-
-        n_threads = max(1, threads or os.cpu_count() or 1)
-        n_workers = min(n_threads, len(by_file))
-        # Files decode in parallel here; a file's own frames get the threads
-        # left over, so a single enhanced file still uses every core.
-        inner = max(1, n_threads // n_workers)
-
-        def work(path: str, items: list[tuple[int, int]]) -> None:
-            frames = [self._recs[s].frame for _, s in items]
-            targets = [pos for pos, _ in items]
-            with _open_image(self._recs[items[0][1]], backend=backend,
-                             color=color, threads=inner,
-                             memory_limit=memory_limit) as img:
-                if tuple(img.frame_shape) != frame_shape:
-                    raise SeriesError(
-                        f"slices of this file have shape {img.frame_shape}, the "
-                        f"series expects {frame_shape}", path=path)
-                _rescale.read_rescaled(img, frames, targets,
-                                       [params(s) for _, s in items], out)
-                for (_, s), frame in zip(items, frames):
-                    self._record_provenance(img, s, frame)
-
-        # Uncompressed slices are a copy from the file and some Python per
-        # file, which holds the GIL: as for the header scan, threads only pay
-        # off while files wait on I/O (500 slices of 512 x 512 from page
-        # cache: 157 ms in one thread, 188 ms in two).
-        serial_first = threads is None and self.transfer_syntaxes <= tsyntax.UNCOMPRESSED
-        _run_files(list(by_file.items()), work, n_workers, serial_first)
-        return out[0] if scalar else out
+        return _read_records(self, picks, scalar, **options)
 
     def _record_provenance(self, img: Any, s: int, frame: int) -> None:
         info = None
@@ -545,3 +489,60 @@ def _probe(recs: list[_Rec], color: str, backend: str | Sequence[str] | None
                 shape = tuple(img.frame_shape)
     assert shape is not None
     return np.result_type(*dtypes), shape
+
+
+def _read_records(
+    series: Series,
+    picks: list[int],
+    scalar: bool,
+    *,
+    rescale: bool,
+    color: str,
+    threads: int | None,
+    backend: str | Sequence[str] | None,
+    memory_limit: int | None,
+) -> np.ndarray:
+    """Decode records ``picks`` into ``(len(picks), *frame_shape)``."""
+    raw_dtype, frame_shape = series._probe(color, backend)
+    out_dtype = series.rescaled_dtype(color, backend) if rescale else raw_dtype
+    shape = (len(picks), *frame_shape)
+    _check_memory(shape, out_dtype, memory_limit)
+    out = np.empty(shape, dtype=out_dtype)
+    by_file: dict[str, list[tuple[int, int]]] = defaultdict(list)
+    for pos, s in enumerate(picks):
+        by_file[series._recs[s].path].append((pos, s))
+
+    def params(s: int) -> tuple[float, float] | None:
+        p = series._recs[s].rescale
+        if not rescale or p is None or p == (1.0, 0.0):
+            return None
+        return p
+
+    n_threads = max(1, threads or os.cpu_count() or 1)
+    n_workers = min(n_threads, len(by_file))
+    # Files decode in parallel here; a file's own frames get the threads
+    # left over, so a single enhanced file still uses every core.
+    inner = max(1, n_threads // n_workers)
+
+    def work(path: str, items: list[tuple[int, int]]) -> None:
+        frames = [series._recs[s].frame for _, s in items]
+        targets = [pos for pos, _ in items]
+        with _open_image(series._recs[items[0][1]], backend=backend,
+                         color=color, threads=inner,
+                         memory_limit=memory_limit) as img:
+            if tuple(img.frame_shape) != frame_shape:
+                raise SeriesError(
+                    f"slices of this file have shape {img.frame_shape}, the "
+                    f"series expects {frame_shape}", path=path)
+            _rescale.read_rescaled(img, frames, targets,
+                                   [params(s) for _, s in items], out)
+            for (_, s), frame in zip(items, frames):
+                series._record_provenance(img, s, frame)
+
+    # Uncompressed slices are a copy from the file and some Python per
+    # file, which holds the GIL: as for the header scan, threads only pay
+    # off while files wait on I/O (500 slices of 512 x 512 from page
+    # cache: 157 ms in one thread, 188 ms in two).
+    serial_first = threads is None and series.transfer_syntaxes <= tsyntax.UNCOMPRESSED
+    _run_files(list(by_file.items()), work, n_workers, serial_first)
+    return out[0] if scalar else out

@@ -13,7 +13,7 @@ direction cosines of increasing column and row index, ``spacing`` is
 ``+(row x col)``. :func:`affine` gives the matching ``(k, j, i)`` affine of
 :class:`dicomio.series.Geometry`.
 
->>> from dicomio.samples import mr                               # doctest: +SKIP
+>>> from dicomio.encode import mr                               # doctest: +SKIP
 >>> vols = mr.phantom(t=3, z=5, y=8, x=10)                        # doctest: +SKIP
 >>> paths = mr.write_mosaic_series("out", vols, bvals=[0, 1000, 1000])  # +SKIP
 """
@@ -102,7 +102,7 @@ def tile(volume: np.ndarray) -> np.ndarray:
 
 def _common(seed: str, series_number: int, description: str, **extra: Any
             ) -> dict[str, Any]:
-    from ..encode import uid_from
+    from . import uid_from
 
     return dict(
         modality="MR", series_number=series_number, series_description=description,
@@ -115,7 +115,7 @@ def _common(seed: str, series_number: int, description: str, **extra: Any
 
 
 def _save(ds: Any, path: Path) -> Path:
-    from ..encode import save_dataset
+    from . import save_dataset
 
     save_dataset(ds, path)
     return path
@@ -147,7 +147,7 @@ def write_mosaic_series(
     ``bvals`` / ``bvecs`` (patient frame, LPS) go in the CSA header as
     B_value and DiffusionGradientDirection (none for b = 0, as Siemens does).
     """
-    from ..encode import make_dataset
+    from . import make_dataset
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -223,7 +223,7 @@ def write_slice_series(
     InstanceNumbers run in acquisition order; file names are shuffled
     against it so readers cannot rely on them.
     """
-    from ..encode import make_dataset
+    from . import make_dataset
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -296,7 +296,7 @@ def write_enhanced(
     """
     from pydicom.sequence import Sequence as Seq
 
-    from ..encode import make_dataset
+    from . import make_dataset
 
     vols = np.asarray(volumes)
     t, z, y, x = vols.shape
