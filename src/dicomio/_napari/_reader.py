@@ -312,8 +312,13 @@ def series_layer(series: Any, *, color: str = "rgb",
     """The ``(data, kwargs, "image")`` tuple of one :class:`dicomio.series.Series`.
 
     Decodes one slice (the middle one) now, for the contrast limits and the
-    provenance; every other slice is decoded when napari asks for it.
+    provenance; every other slice is decoded when napari asks for it. 4-D
+    series and Siemens mosaics: see :mod:`dicomio._napari._fourd`.
     """
+    if getattr(series, "layout", None) is not None:
+        from ._fourd import layout_layer
+
+        return layout_layer(series, color=color, scan=scan)
     slices = [(str(p), int(f)) for p, f in series.slices]
     n = len(slices)
     first_path = slices[0][0]

@@ -42,8 +42,39 @@ def _usage_error(text: str) -> int:
     return 2
 
 
+def run_nifti(args: argparse.Namespace) -> int:
+    """``convert FOLDER out.nii[.gz]``: one series, 4-D joined, with sidecars."""
+    from ..encode.nifti import write_nifti
+    from ..series import scan
+
+    found = scan(args.input, four_d=True).series
+    if not found:
+        sys.stderr.write(f"dicomio: no image series in {args.input}\n")
+        return 2
+    if args.series is None and len(found) > 1:
+        listing = "\n".join(f"  [{i}] {s.label} {s.modality} "
+                            f"{'x'.join(map(str, s._header_shape()))}"
+                            for i, s in enumerate(found))
+        sys.stderr.write(f"dicomio: {args.input} holds {len(found)} series; pick "
+                         f"one with --series N:\n{listing}\n")
+        return 2
+    pick = args.series or 0
+    if not -len(found) <= pick < len(found):
+        sys.stderr.write(f"dicomio: --series {pick} out of range: {len(found)} "
+                         "series\n")
+        return 2
+    series = found[pick]
+    written = write_nifti(series, args.output, rescale=True)
+    shape = "x".join(str(d) for d in series.shape)
+    sys.stdout.write(f"wrote {args.output} ({shape}) and "
+                     f"{', '.join(p.name for p in written[1:]) or 'no sidecar'}\n")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     """``dicomio convert``."""
+    if args.output.lower().endswith((".nii", ".nii.gz")):
+        return run_nifti(args)
     src, dst = args.input, args.output
     stem, ext = os.path.splitext(dst)
     if ext.lower() not in FORMATS:

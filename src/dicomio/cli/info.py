@@ -50,7 +50,7 @@ def file_info(path: str, reporter: Reporter) -> dict[str, Any]:
 def series_info(s: Any) -> dict[str, Any]:
     """What ``info`` says about one series of a folder."""
     g = s.geometry
-    return {
+    info = {
         "uid": s.uid,
         "title": series_title(s.description, s.modality, s.number,
                               (s.part, s.n_parts)),
@@ -63,6 +63,13 @@ def series_info(s: Any) -> dict[str, Any]:
         "spacing_mm": [float(x) for x in g.spacing] if g is not None else None,
         "warnings": list(s.warnings),
     }
+    layout = getattr(s, "layout", None)
+    if layout is not None:
+        # A 4-D series or mosaics: "slices" counts files (or frames).
+        info["volumes"] = layout.n_volumes
+        info["volume_axis"] = list(layout.axis)
+        info["mosaic"] = layout.mosaic is not None
+    return info
 
 
 def folder_info(path: str, reporter: Reporter) -> dict[str, Any]:

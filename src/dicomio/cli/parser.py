@@ -86,14 +86,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     v = sub.add_parser(
         "convert", parents=[common],
-        help="export a file or folder to .png/.tif/.npy",
+        help="export a file or folder to .nii.gz/.png/.tif/.npy",
         description="Decode a file (all frames) or a folder holding one series and "
         "write it with NumPy (.npy) or imageio (.tif, .png, .jpg). PNG and JPEG get "
         "the 8-bit display image (window, MONOCHROME1 inversion, palette, ICC "
         "profile), .tif and .npy the stored values, unless told otherwise. PNG and "
-        "JPEG hold one image, so frames and slices become NAME_0000.png, ...")
+        "JPEG hold one image, so frames and slices become NAME_0000.png, ... "
+        "NIfTI (.nii, .nii.gz, needs nibabel) gets 4-D series (fMRI, DWI, multi-echo,"
+        " Siemens mosaics) with qform/sform, a JSON sidecar and .bval/.bvec for DWI.")
     v.add_argument("input", help="a DICOM file, or a folder with one series")
-    v.add_argument("output", help="OUT.npy, OUT.tif, OUT.png or OUT.jpg")
+    v.add_argument("output", help="OUT.nii.gz, OUT.nii, OUT.npy, OUT.tif, OUT.png "
+                   "or OUT.jpg")
+    v.add_argument("--series", type=int, default=None,
+                   help="NIfTI: which series of the folder (an index of the list "
+                   "printed when there are several)")
     v.add_argument("--raw", action="store_true",
                    help="keep the stored values (16-bit PNG, TIFF) instead of the "
                    "display image")

@@ -204,6 +204,8 @@ def _file_array(path: str, fpc: int, options: lazy.Decode) -> dask.array.Array:
 
 
 def _series_array(series: Series, fpc: int, options: lazy.Decode) -> dask.array.Array:
+    if getattr(series, "layout", None) is not None:
+        return _layout_array(series, options)
     # The series' own recipe per slice: path, frame, the modality LUT to
     # apply (None: none) and the dtype read() would give.
     items, dtype, frame_shape = lazy.series_items(
@@ -215,6 +217,20 @@ def _series_array(series: Series, fpc: int, options: lazy.Decode) -> dask.array.
         name, len(items), frame_shape, dtype, fpc,
         lambda a, b: (lazy.read_chunk, tuple(items[a:b]), frame_shape, dtype.str,
                       options))
+
+
+def _layout_array(series: Series, options: lazy.Decode) -> dask.array.Array:
+    """A 4-D series or a mosaic: one chunk per item of axis 0 (a volume)."""
+    da = lazy.require_dask()
+    import dask
+
+    tasks = series.slice_tasks(rescale=options.rescale, color=options.color,
+                               backend=options.backend)  # type: ignore[arg-type]
+    shape = tuple(int(s) for s in series.shape[1:])
+    dtype = np.dtype(tasks[0].args[3])
+    chunks = [da.from_delayed(dask.delayed(task, pure=True)(), shape=shape, dtype=dtype)
+              for task in tasks]
+    return da.stack(chunks)
 
 
 def _pick_series(source: str | list[str], pick: int | str | None) -> Series:

@@ -51,7 +51,7 @@ def image_properties(count: int | None, frame_shape: tuple[int, ...], dtype: Any
     shape = frame_shape if count is None else (count, *frame_shape)
     spacing: tuple[float, ...] | None = None
     if pixel is not None:
-        spacing = (float(pixel[0]), float(pixel[1]))
+        spacing = tuple(float(p) for p in pixel)
         if count is not None:
             spacing = (float(step) if step else 1.0, *spacing)
         if samples > 1:

@@ -233,6 +233,7 @@ class DicomPlugin(PluginV3):
         del threads, window, voi  # no effect on shape or dtype
         self._readable()
         index = self._volume_index(index)
+        pixel: tuple[float, ...] | None
         if self._kind == "file":
             img = self._open()
             count = count_frames(index, img.n_frames, none_batches=False)
@@ -243,13 +244,20 @@ class DicomPlugin(PluginV3):
             samples = img.spec.samples_per_pixel
         else:
             chosen = self._series(series)
-            count = count_frames(index, len(chosen), none_batches=True)
+            layout = getattr(chosen, "layout", None)
+            # A 4-D series (or a mosaic) counts volumes (or mosaic slices).
+            n_items = chosen.shape[0] if layout is not None else len(chosen)
+            count = count_frames(index, n_items, none_batches=True)
             frame_shape = tuple(chosen.shape[1:])
             dtype = (chosen.rescaled_dtype(color, backend) if rescale
                      else chosen.dtype)
             dz, dy, dx = chosen.geometry.spacing
             pixel, step = (dy, dx), dz
-            samples = frame_shape[2] if len(frame_shape) == 3 else 1
+            samples = frame_shape[2] if len(frame_shape) == 3 and layout is None \
+                else 1
+            if layout is not None and layout.four_d:
+                # Volumes: the volume axis has no spacing in mm (1.0).
+                pixel, step = (dz, dy, dx), 1.0
         if display:
             pi = (img.spec.photometric if self._kind == "file"
                   else chosen.headers[0].get("PhotometricInterpretation", ""))

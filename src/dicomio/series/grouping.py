@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from . import fourd as _fourd
 from .geometry import _PIXEL_SPACING_RTOL, ORIENTATION_TOLERANCE, POSITION_TOLERANCE
 from .reader import Series
 from .records import _SPLIT_KEYS, _get, _normal, _Rec, _sort_value
@@ -152,11 +153,25 @@ def _split_repeats(recs: list[_Rec], split: dict[str, Any]) -> list[_Part]:
     return [_Part(split, recs)]
 
 
-def _assemble(records: list[_Rec]) -> list[Series]:
+def _joins_4d(recs: list[_Rec], four_d: bool | None) -> bool:
+    """Whether the volumes of one series become a 4-D series (see scan)."""
+    if four_d is not None:
+        return four_d
+    return str(_get(recs[0].header, "Modality", "") or "").strip().upper() == "MR"
+
+
+def _make_series(recs: list[_Rec], kind: str, split: dict[str, Any],
+                 warns: list[str], notes: list[str], layout: Any = None) -> Series:
+    return Series(recs, kind, split, warns, notes, layout=layout)
+
+
+def _assemble(records: list[_Rec], four_d: bool | None = None) -> list[Series]:
     """Group records into ordered series (pure: no I/O, no warnings emitted)."""
     groups: dict[tuple[str, str], list[_Rec]] = defaultdict(list)
     for r in records:
-        if r.kind == "classic":
+        if r.mosaic is not None:
+            groups[("mosaic", r.series_uid or f"file:{r.path}")].append(r)
+        elif r.kind == "classic":
             groups[("frames", r.path)].append(r)
         else:
             # Without a SeriesInstanceUID each file stands alone.
@@ -167,10 +182,15 @@ def _assemble(records: list[_Rec]) -> list[Series]:
             recs.sort(key=lambda r: r.frame)
             series.append(Series(recs, "frames", {}, [], []))
             continue
-        parts: list[_Part] = []
-        for split, cluster in _split_geometry(recs):
-            parts.extend(_split_repeats(cluster, split))
-        built = [_build_part(p) for p in parts]
+        if kind == "mosaic":
+            built = _fourd.mosaic_series(recs, _make_series, four_d is not False)
+        else:
+            parts: list[_Part] = []
+            for split, cluster in _split_geometry(recs):
+                parts.extend(_split_repeats(cluster, split))
+            built = [_build_part(p) for p in parts]
+            if len(built) > 1 and _joins_4d(recs, four_d):
+                built = _fourd.join(built, _make_series)
         for i, s in enumerate(built):
             s.part = i + 1
             s.n_parts = len(built)

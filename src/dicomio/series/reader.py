@@ -15,6 +15,7 @@ from pydicom.dataset import Dataset
 from .. import tsyntax
 from ..errors import FrameIndexError, MemoryLimitError, SeriesError
 from ..values import rescale as _rescale
+from . import fourd as _fourd
 from . import pacing
 from .geometry import Geometry, _geometry
 from .lazy import read_slice, series_items
@@ -63,6 +64,11 @@ class Series:
     notes : list of str
         Plain facts worth knowing (splits, thickness vs spacing, defaults).
     geometry : Geometry
+        The 3-D grid (of one volume, for a 4-D series).
+    layout : dicomio.series.fourd.Layout or None
+        Set for 4-D series and Siemens mosaics: :meth:`read` then returns
+        ``(t, z, y, x)`` (a single mosaic: ``(z, y, x)``) and ``slices`` lists
+        the records volume after volume (one per mosaic image).
     """
 
     uid: str
@@ -79,8 +85,9 @@ class Series:
     geometry: Geometry
 
     def __init__(self, recs: list[_Rec], kind: str, split: dict[str, Any],
-                 warns: list[str], notes: list[str]) -> None:
+                 warns: list[str], notes: list[str], layout: Any = None) -> None:
         self._recs = recs
+        self.layout = layout
         head = recs[0].header
         self.uid = recs[0].series_uid
         self.description = str(_get(head, "SeriesDescription", "") or "")
@@ -91,7 +98,13 @@ class Series:
         self.part = 1
         self.n_parts = 1
         self.slices = [(r.path, r.frame) for r in recs]
-        geom, g_warns, g_notes = _geometry(recs, kind)
+        if layout is not None and layout.mosaic is not None:
+            geom, g_warns, g_notes = _fourd.mosaic_geometry(recs[0], layout.mosaic,
+                                                            Geometry)
+        elif layout is not None:
+            geom, g_warns, g_notes = _geometry(recs[:layout.n_slices], kind)
+        else:
+            geom, g_warns, g_notes = _geometry(recs, kind)
         self.geometry = geom
         self.warnings = list(warns) + g_warns
         split_notes = []
@@ -139,9 +152,23 @@ class Series:
         """Number of slices (axis 0)."""
         return len(self.slices)
 
+    @property
+    def n_volumes(self) -> int:
+        """Volumes along axis 0 of a 4-D series (1 for a 3-D one)."""
+        return self.layout.n_volumes if self.layout is not None else 1
+
+    @property
+    def diffusion(self) -> dict[str, Any] | None:
+        """DWI b-values and gradients per volume (see :func:`.fourd.diffusion`)."""
+        if not hasattr(self, "_diffusion"):
+            self._diffusion = _fourd.diffusion(self)
+        return self._diffusion
+
     def _header_shape(self) -> tuple[int, ...]:
         r = self._recs[0]
         tail = (r.samples,) if r.samples > 1 else ()
+        if self.layout is not None:
+            return self.layout.shape((r.rows, r.columns, *tail))
         return (len(self._recs), r.rows, r.columns, *tail)
 
     def _probe(self, color: str = "rgb", backend: str | Sequence[str] | None = None
@@ -156,7 +183,12 @@ class Series:
 
     @property
     def shape(self) -> tuple[int, ...]:
-        """``(n, rows, cols)`` or ``(n, rows, cols, samples)`` of :meth:`read`."""
+        """``(n, rows, cols)`` or ``(n, rows, cols, samples)`` of :meth:`read`.
+
+        ``(t, z, y, x)`` for a 4-D series (see :attr:`layout`).
+        """
+        if self.layout is not None:
+            return tuple(self.layout.shape(self._probe()[1]))
         return (len(self.slices), *self._probe()[1])
 
     @property
@@ -289,6 +321,8 @@ class Series:
         Returns
         -------
         numpy.ndarray
+            For a 4-D series (:attr:`layout`), ``index`` picks volumes and
+            the result is ``(t, z, y, x)`` (an int: ``(z, y, x)``).
 
         Raises
         ------
@@ -301,6 +335,17 @@ class Series:
         DicomioError
             Any decode error, naming file, frame and backends tried.
         """
+        options: dict[str, Any] = dict(rescale=rescale, color=color,
+                                       threads=threads, backend=backend,
+                                       memory_limit=memory_limit)
+        if self.layout is not None:
+            if display:
+                raise ValueError("display=True reads 3-D series; for this 4-D series "
+                                 "read each volume and display it, or use "
+                                 "dicomio.DicomImage(path).read(display=True)")
+            return _fourd.read_volumes(
+                self, index, lambda picks, **kw: _read_records(self, picks, False, **kw),
+                **options)
         picks, scalar = _select(index, len(self.slices))
         if display:
             from .display import read_series_display
@@ -310,51 +355,7 @@ class Series:
                                       memory_limit=memory_limit,
                                       limit=memory_limit or _memory_limit())
             return vol[0] if scalar else vol
-        raw_dtype, frame_shape = self._probe(color, backend)
-        out_dtype = self.rescaled_dtype(color, backend) if rescale else raw_dtype
-        shape = (len(picks), *frame_shape)
-        _check_memory(shape, out_dtype, memory_limit)
-        out = np.empty(shape, dtype=out_dtype)
-        by_file: dict[str, list[tuple[int, int]]] = defaultdict(list)
-        for pos, s in enumerate(picks):
-            by_file[self._recs[s].path].append((pos, s))
-
-        def params(s: int) -> tuple[float, float] | None:
-            p = self._recs[s].rescale
-            if not rescale or p is None or p == (1.0, 0.0):
-                return None
-            return p
-
-        # Remote slices wait on the network: as many as the server allows.
-        n_threads = max(1, threads or getattr(self, "_io_threads", None)
-                        or os.cpu_count() or 1)
-        n_workers = min(n_threads, len(by_file))
-        # Files decode in parallel here; a file's own frames get the threads
-        # left over, so a single enhanced file still uses every core.
-        inner = max(1, n_threads // n_workers)
-
-        def work(path: str, items: list[tuple[int, int]]) -> None:
-            frames = [self._recs[s].frame for _, s in items]
-            targets = [pos for pos, _ in items]
-            with _open_image(self._recs[items[0][1]], backend=backend,
-                             color=color, threads=inner,
-                             memory_limit=memory_limit) as img:
-                if tuple(img.frame_shape) != frame_shape:
-                    raise SeriesError(
-                        f"slices of this file have shape {img.frame_shape}, the "
-                        f"series expects {frame_shape}", path=path)
-                _rescale.read_rescaled(img, frames, targets,
-                                       [params(s) for _, s in items], out)
-                for (_, s), frame in zip(items, frames):
-                    _record_provenance(self, img, s, frame)
-
-        # Uncompressed slices are a copy from the file and some Python per
-        # file, which holds the GIL: as for the header scan, threads only pay
-        # off while files wait on I/O (500 slices of 512 x 512 from page
-        # cache: 157 ms in one thread, 188 ms in two).
-        serial_first = threads is None and self.transfer_syntaxes <= tsyntax.UNCOMPRESSED
-        _run_files(list(by_file.items()), work, n_workers, serial_first)
-        return out[0] if scalar else out
+        return _read_records(self, picks, scalar, **options)
 
     def slice(self, i: int, **options: Any) -> np.ndarray:
         """Slice ``i`` alone: ``read(i, **options)``."""
@@ -370,8 +371,14 @@ class Series:
         """One picklable zero-argument callable per slice (for dask).
 
         Each is :func:`read_slice` bound to one ``(path, frame)``, returning an
-        array of the dtype :meth:`read` would use, so chunks agree.
+        array of the dtype :meth:`read` would use, so chunks agree. For a
+        series with a :attr:`layout`, one callable per item of axis 0 of
+        :meth:`read` (a volume, or a slice of a single mosaic).
         """
+        if self.layout is not None:
+            raw = self._probe(color, backend)[0]
+            dtype = self.rescaled_dtype(color, backend) if rescale else raw
+            return _fourd.tasks(self, rescale, color, backend, dtype)
         items, dtype, _ = series_items(self, rescale=rescale, color=color,
                                        backend=backend)
         return [functools.partial(read_slice, path, frame, color=color,
@@ -506,3 +513,62 @@ def _probe(recs: list[_Rec], color: str, backend: str | Sequence[str] | None
                 shape = tuple(img.frame_shape)
     assert shape is not None
     return np.result_type(*dtypes), shape
+
+
+def _read_records(
+    series: Series,
+    picks: list[int],
+    scalar: bool,
+    *,
+    rescale: bool,
+    color: str,
+    threads: int | None,
+    backend: str | Sequence[str] | None,
+    memory_limit: int | None,
+) -> np.ndarray:
+    """Decode records ``picks`` into ``(len(picks), *frame_shape)``."""
+    raw_dtype, frame_shape = series._probe(color, backend)
+    out_dtype = series.rescaled_dtype(color, backend) if rescale else raw_dtype
+    shape = (len(picks), *frame_shape)
+    _check_memory(shape, out_dtype, memory_limit)
+    out = np.empty(shape, dtype=out_dtype)
+    by_file: dict[str, list[tuple[int, int]]] = defaultdict(list)
+    for pos, s in enumerate(picks):
+        by_file[series._recs[s].path].append((pos, s))
+
+    def params(s: int) -> tuple[float, float] | None:
+        p = series._recs[s].rescale
+        if not rescale or p is None or p == (1.0, 0.0):
+            return None
+        return p
+
+    # Remote slices wait on the network: as many as the server allows.
+    n_threads = max(1, threads or getattr(series, "_io_threads", None)
+                    or os.cpu_count() or 1)
+    n_workers = min(n_threads, len(by_file))
+    # Files decode in parallel here; a file's own frames get the threads
+    # left over, so a single enhanced file still uses every core.
+    inner = max(1, n_threads // n_workers)
+
+    def work(path: str, items: list[tuple[int, int]]) -> None:
+        frames = [series._recs[s].frame for _, s in items]
+        targets = [pos for pos, _ in items]
+        with _open_image(series._recs[items[0][1]], backend=backend,
+                         color=color, threads=inner,
+                         memory_limit=memory_limit) as img:
+            if tuple(img.frame_shape) != frame_shape:
+                raise SeriesError(
+                    f"slices of this file have shape {img.frame_shape}, the "
+                    f"series expects {frame_shape}", path=path)
+            _rescale.read_rescaled(img, frames, targets,
+                                   [params(s) for _, s in items], out)
+            for (_, s), frame in zip(items, frames):
+                _record_provenance(series, img, s, frame)
+
+    # Uncompressed slices are a copy from the file and some Python per
+    # file, which holds the GIL: as for the header scan, threads only pay
+    # off while files wait on I/O (500 slices of 512 x 512 from page
+    # cache: 157 ms in one thread, 188 ms in two).
+    serial_first = threads is None and series.transfer_syntaxes <= tsyntax.UNCOMPRESSED
+    _run_files(list(by_file.items()), work, n_workers, serial_first)
+    return out[0] if scalar else out

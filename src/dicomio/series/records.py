@@ -15,11 +15,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import pydicom
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 
 from .. import tsyntax
 from ..dataset import elements as _values
+from . import mosaic as _mosaic
 
 # Attributes that may tell apart images sharing positions, in order of
 # preference: explicit dimensions first, per-slice clocks last (they are
@@ -33,6 +35,7 @@ _SPLIT_KEYS = (
     "EffectiveEchoTime",
     "DiffusionBValue",
     "DiffusionGradientOrientation",
+    "DimensionIndexValues",
     "TriggerTime",
     "InversionTime",
     "AcquisitionNumber",
@@ -70,6 +73,8 @@ class _Rec:
     # Where pydicom stopped (the Pixel Data element), handed to DicomImage so
     # reading does not parse the header again; None: open the file afresh.
     tell: int | None = None
+    # A Siemens MOSAIC image: the layout of the volume it holds (.mosaic).
+    mosaic: Any = None
 
     @property
     def sort_tail(self) -> tuple[Any, ...]:
@@ -237,6 +242,15 @@ def _records(path: str, ds: Dataset, tell: int | None = None) -> list[_Rec]:
             recs.append(_Rec(frame=f, kind="positioned", ipp=p3,
                              keys=dict(top_keys), **common))  # type: ignore[arg-type]
         return recs
+    # ImageType is read for the split keys already: a mosaic costs other
+    # files nothing.
+    image_type = top_keys.get("ImageType")
+    if n_frames == 1 and "MOSAIC" in ((image_type,) if isinstance(image_type, str)
+                                      else image_type or ()):
+        layout = _mosaic.mosaic_layout(ds)
+        if layout is not None:
+            return [_Rec(frame=0, kind="single", ipp=ipp, keys=top_keys,
+                         mosaic=layout, **common)]  # type: ignore[arg-type]
     if n_frames > 1:
         return [
             _Rec(frame=f, kind="classic", ipp=ipp, keys=dict(top_keys),
@@ -245,6 +259,23 @@ def _records(path: str, ds: Dataset, tell: int | None = None) -> list[_Rec]:
         ]
     return [_Rec(frame=0, kind="single", ipp=ipp, keys=top_keys,
                  **common)]  # type: ignore[arg-type]
+
+
+#: Dimension Index Pointers that order frames in space, not across volumes.
+_SPATIAL_DIMENSIONS = frozenset({"InStackPositionNumber", "ImagePositionPatient",
+                                 "SliceLocation", "StackID"})
+
+
+def _dimension_pointers(ds: Dataset) -> list[str]:
+    """Keyword of every Dimension Index Pointer of an enhanced file, in order."""
+    out = []
+    for item in _get(ds, "DimensionIndexSequence") or ():
+        pointer = item.get("DimensionIndexPointer")
+        try:
+            out.append(pydicom.datadict.keyword_for_tag(int(pointer)) or str(pointer))
+        except (TypeError, ValueError):
+            out.append(str(pointer))
+    return out
 
 
 def _enhanced_records(
@@ -258,6 +289,7 @@ def _enhanced_records(
 ) -> list[_Rec] | None:
     """Records from the functional groups, or None when frames lack positions."""
     recs = []
+    dims = _dimension_pointers(ds)
     for f in range(n_frames):
         item = per_frame[f]
 
@@ -292,6 +324,21 @@ def _enhanced_records(
         diffusion = group("MRDiffusionSequence")
         if diffusion is not None and _get(diffusion, "DiffusionBValue") is not None:
             keys["DiffusionBValue"] = _hashable(_get(diffusion, "DiffusionBValue"))
+            gradient = _first_item(diffusion, "DiffusionGradientDirectionSequence")
+            vector = _floats(_get(gradient, "DiffusionGradientOrientation"), 3) \
+                if gradient is not None else None
+            if vector is not None:
+                keys["DiffusionGradientOrientation"] = vector
+        if content is not None and dims:
+            # The non-spatial dimension indices (echo, time, b-value, ...):
+            # frames that share them belong to one volume.
+            values = _get(content, "DimensionIndexValues")
+            values = [values] if isinstance(values, int) else list(values or ())
+            if len(values) == len(dims):
+                picked = tuple(int(v) for v, d in zip(values, dims)
+                               if d not in _SPATIAL_DIMENSIONS)
+                if picked:
+                    keys["DimensionIndexValues"] = picked
         # Frames share the file's InstanceNumber and path, so tied frames
         # fall back to frame order (see _Rec.sort_tail).
         recs.append(_Rec(

@@ -272,6 +272,7 @@ def scan(
     progress: Callable[[int, int], Any] | None = None,
     auth: tuple[str, str] | None = None,
     token: str | None = None,
+    four_d: bool | None = None,
 ) -> ScanResult:
     """Find the image series in a folder, a DICOMDIR, a file or a list of paths.
 
@@ -306,6 +307,12 @@ def scan(
         HTTP Basic credentials for a URL source.
     token : str, optional
         A bearer token for a URL source.
+    four_d : bool, optional
+        Join the volumes of a dynamic series (the same positions per temporal
+        position, echo, b-value, acquisition or enhanced dimension index) into
+        one 4-D :class:`Series` reading as ``(t, z, y, x)`` (True), or keep one
+        3-D part per volume (False). Default: 4-D for MR series, parts for
+        the rest. Siemens MOSAIC series are 4-D unless ``four_d=False``.
 
     Returns
     -------
@@ -332,7 +339,7 @@ def scan(
     n_files = len(todo) + len(skipped.get("not found", []))
     outcomes, caught = _read_headers(todo, threads, progress)
     records, errors = _keep(outcomes, skipped)
-    series = _assemble(records)
+    series = _assemble(records, four_d)
     for s in series:
         for text in s.warnings:
             warnings.warn(SeriesWarning(f"{s.label}: {text}"), stacklevel=2)
