@@ -12,14 +12,14 @@ import zlib
 
 import numpy as np
 
-from ..tsyntax import TRANSFER_SYNTAXES
+from ..tsyntax import DEFLATED_IMAGE_FRAME_COMPRESSION, RLE_LOSSLESS, TRANSFER_SYNTAXES
 from ._base import Backend, Decoded, FrameContext, PixelSpec
 
 __all__ = ["NativeBackend", "backend", "inflate_frame", "rle_decode_frame"]
 
 _NATIVE = frozenset(u for u, t in TRANSFER_SYNTAXES.items() if t.family == "native")
-_RLE = "1.2.840.10008.1.2.5"
-_DEFLATE_FRAME = "1.2.840.10008.1.2.8.1"
+_RLE = RLE_LOSSLESS
+_DEFLATE_FRAME = DEFLATED_IMAGE_FRAME_COMPRESSION
 
 
 class NativeBackend(Backend):

@@ -6,6 +6,8 @@ import struct
 import zlib
 from typing import Any
 
+from ..tsyntax import DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN, EXPLICIT_VR_LITTLE_ENDIAN
+
 _ITEM = 0xE000FFFE  # (FFFE,E000) read as one little-endian uint32
 _SEQ_DELIM = 0xE0DDFFFE
 _ITEM_DELIM = 0xE00DFFFE
@@ -22,8 +24,8 @@ _LONG_VRS = {b"OB", b"OW", b"OF", b"OD", b"OL", b"OV", b"SQ", b"UN", b"UC",
 # 1 MB deflate bomb becomes gigabytes before any check can run. Here the
 # data set is inflated in steps, against the memory limit and, once the
 # header is readable, against the size its image attributes claim.
-_DEFLATED_UID = b"1.2.840.10008.1.2.1.99"
-_EXPLICIT_LE_UID = b"1.2.840.10008.1.2.1\x00"
+_DEFLATED_UID = DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN.encode()
+_EXPLICIT_LE_UID = EXPLICIT_VR_LITTLE_ENDIAN.encode() + b"\x00"  # padded to even
 _META_PROBE = 1 << 16  # the File Meta group is a few hundred bytes
 _HEADER_PROBE = 1 << 20  # inflated bytes read before the header is checked
 _INFLATE_STEP = 1 << 24

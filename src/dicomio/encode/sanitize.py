@@ -22,6 +22,8 @@ from pydicom.sequence import Sequence
 from pydicom.tag import BaseTag
 from pydicom.uid import UID, generate_uid
 
+from ..tsyntax import EXPLICIT_VR_LITTLE_ENDIAN
+
 __all__ = ["writable"]
 
 _PIXEL_TAGS = {0x7FE00008, 0x7FE00009, 0x7FE00010}
@@ -184,6 +186,6 @@ def writable(ds: Dataset, transfer_syntax: str | None = None) -> tuple[Dataset, 
     if transfer_syntax is None:
         meta = getattr(ds, "file_meta", None)
         transfer_syntax = str(getattr(meta, "TransferSyntaxUID", "") or
-                              "1.2.840.10008.1.2.1")
+                              EXPLICIT_VR_LITTLE_ENDIAN)
     out.file_meta = _file_meta(ds, out, transfer_syntax, notes)
     return out, notes

@@ -17,6 +17,7 @@ from typing import Any
 import pydicom
 from pydicom.dataset import Dataset
 
+from .. import tsyntax
 from ..backends._base import PixelSpec
 from ..dataset import elements as _values
 from ..dataset.deflated import inflate_dataset
@@ -84,7 +85,7 @@ class Opening(FrameLayout):
                 fh.close()
         self.dataset = ds
         if inflated is not None:
-            ds.file_meta.TransferSyntaxUID = pydicom.uid.UID("1.2.840.10008.1.2.1.99")
+            ds.file_meta.TransferSyntaxUID = pydicom.uid.UID(tsyntax.DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN)
         self.transfer_syntax = self._syntax(ds)
         self._reader = (reader if reader is not None and inflated is None
                         else _Reader(path=path, data=data))
@@ -117,8 +118,9 @@ class Opening(FrameLayout):
             uid = meta.get("TransferSyntaxUID", None)
         if not uid:
             implicit, little = encoding(ds)
-            uid = ("1.2.840.10008.1.2" if implicit else
-                   "1.2.840.10008.1.2.1" if little else "1.2.840.10008.1.2.2")
+            uid = (tsyntax.IMPLICIT_VR_LITTLE_ENDIAN if implicit else
+                   tsyntax.EXPLICIT_VR_LITTLE_ENDIAN if little
+                   else tsyntax.EXPLICIT_VR_BIG_ENDIAN)
             self.warnings.append(f"no Transfer Syntax UID in the file meta; "
                                  f"the encoding says {uid}")
         try:
