@@ -84,36 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_transcode(sub, common, _run("transcode"))
 
-    v = sub.add_parser(
-        "convert", parents=[common],
-        help="export a file or folder to .nii.gz/.png/.tif/.npy",
-        description="Decode a file (all frames) or a folder holding one series and "
-        "write it with NumPy (.npy) or imageio (.tif, .png, .jpg). PNG and JPEG get "
-        "the 8-bit display image (window, MONOCHROME1 inversion, palette, ICC "
-        "profile), .tif and .npy the stored values, unless told otherwise. PNG and "
-        "JPEG hold one image, so frames and slices become NAME_0000.png, ... "
-        "NIfTI (.nii, .nii.gz, needs nibabel) gets 4-D series (fMRI, DWI, multi-echo,"
-        " Siemens mosaics) with qform/sform, a JSON sidecar and .bval/.bvec for DWI.")
-    v.add_argument("input", help="a DICOM file, or a folder with one series")
-    v.add_argument("output", help="OUT.nii.gz, OUT.nii, OUT.npy, OUT.tif, OUT.png "
-                   "or OUT.jpg")
-    v.add_argument("--series", type=int, default=None,
-                   help="NIfTI: which series of the folder (an index of the list "
-                   "printed when there are several)")
-    v.add_argument("--raw", action="store_true",
-                   help="keep the stored values (16-bit PNG, TIFF) instead of the "
-                   "display image")
-    v.add_argument("--display", action="store_true",
-                   help="write the 8-bit display image to .tif / .npy too")
-    v.add_argument("--window", nargs=2, type=float, metavar=("C", "W"), default=None,
-                   help="display through this window (center, width) instead of "
-                   "the file's")
-    v.add_argument("--voi", type=int, default=None, metavar="K",
-                   help="display through the file's VOI preset K (0 = the first)")
-    v.add_argument("--rescale", action="store_true",
-                   help="write modality values (Hounsfield units for CT), not the "
-                   "display image")
-    v.set_defaults(func=_run("convert"))
+    _add_convert(sub, common)
 
     w = sub.add_parser(
         "view", parents=[common], help="open in napari with the dicomio reader",
@@ -170,3 +141,37 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 if __name__ == "__main__":  # pragma: no cover
     raise SystemExit(main())
+
+
+def _add_convert(sub: Any, common: argparse.ArgumentParser) -> None:
+    """``dicomio convert``: its options."""
+    v = sub.add_parser(
+        "convert", parents=[common],
+        help="export a file or folder to .nii.gz/.png/.tif/.npy",
+        description="Decode a file (all frames) or a folder holding one series and "
+        "write it with NumPy (.npy) or imageio (.tif, .png, .jpg). PNG and JPEG get "
+        "the 8-bit display image (window, MONOCHROME1 inversion, palette, ICC "
+        "profile), .tif and .npy the stored values, unless told otherwise. PNG and "
+        "JPEG hold one image, so frames and slices become NAME_0000.png, ... "
+        "NIfTI (.nii, .nii.gz, needs nibabel) gets 4-D series (fMRI, DWI, multi-echo,"
+        " Siemens mosaics) with qform/sform, a JSON sidecar and .bval/.bvec for DWI.")
+    v.add_argument("input", help="a DICOM file, or a folder with one series")
+    v.add_argument("output", help="OUT.nii.gz, OUT.nii, OUT.npy, OUT.tif, OUT.png "
+                   "or OUT.jpg")
+    v.add_argument("--series", type=int, default=None,
+                   help="NIfTI: which series of the folder (an index of the list "
+                   "printed when there are several)")
+    v.add_argument("--raw", action="store_true",
+                   help="keep the stored values (16-bit PNG, TIFF) instead of the "
+                   "display image")
+    v.add_argument("--display", action="store_true",
+                   help="write the 8-bit display image to .tif / .npy too")
+    v.add_argument("--window", nargs=2, type=float, metavar=("C", "W"), default=None,
+                   help="display through this window (center, width) instead of "
+                   "the file's")
+    v.add_argument("--voi", type=int, default=None, metavar="K",
+                   help="display through the file's VOI preset K (0 = the first)")
+    v.add_argument("--rescale", action="store_true",
+                   help="write modality values (Hounsfield units for CT), not the "
+                   "display image")
+    v.set_defaults(func=_run("convert"))
