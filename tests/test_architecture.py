@@ -95,14 +95,10 @@ def _top_level_imports(path: Path) -> set[str]:
     return {m for line, m in _imports(path) if line not in lazy and m.startswith("dicomio.")}
 
 
-def _body_lines(node: ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef) -> int:
-    """Lines of a class's or function's code: signature and docstring do not count."""
-    body = node.body
-    if (len(body) > 1 and isinstance(body[0], ast.Expr)
-            and isinstance(body[0].value, ast.Constant)
-            and isinstance(body[0].value.value, str)):
-        body = body[1:]
-    return (node.end_lineno or node.lineno) - body[0].lineno + 1
+def _lines(node: ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef) -> int:
+    """Full length of a class or function: decorators, signature, docstring and body."""
+    start = min([node.lineno, *(d.lineno for d in node.decorator_list)])
+    return (node.end_lineno or node.lineno) - start + 1
 
 
 MODULES = _modules()
@@ -116,11 +112,11 @@ def test_sizes(path: Path) -> None:
     assert lines <= MAX_MODULE_LINES, f"{path.name}: {lines} lines > {MAX_MODULE_LINES}"
     for node in ast.walk(ast.parse(text)):
         if isinstance(node, ast.ClassDef):
-            size = _body_lines(node)
+            size = _lines(node)
             assert size <= MAX_CLASS_LINES, f"class {node.name}: {size} lines"
         elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            size = _body_lines(node)
-            assert size <= MAX_FUNCTION_LINES, f"def {node.name}: {size} lines of code"
+            size = _lines(node)
+            assert size <= MAX_FUNCTION_LINES, f"def {node.name}: {size} lines"
 
 
 @pytest.mark.parametrize("path", MODULES, ids=IDS)

@@ -74,12 +74,7 @@ def layout_layer(series: Any, *, color: str = "rgb",
         "slices": [[p, f] for p, f in series.slices],
         "rescale": True,
         "dtype": str(np.dtype(dtype)),
-        "series": {
-            "uid": series.uid, "key": series.key, "label": series.label,
-            "description": series.description, "modality": series.modality,
-            "number": series.number, "kind": series.kind,
-            "warnings": list(series.warnings), "notes": list(series.notes),
-        },
+        "series": _reader._series_dict(series),
         "volumes": {
             "n": layout.n_volumes, "axis": list(layout.axis),
             "values": [{k: _plain(v) for k, v in d.items()} for d in layout.values],

@@ -371,17 +371,7 @@ def series_layer(series: Any, *, color: str = "rgb",
     if colormap is not None:
         kwargs["colormap"] = colormap
 
-    if report.get("mislabelled"):
-        # The colour state lives in the DICOM header widget and the layer's
-        # metadata, not in the layer name; a mislabelled file is also worth
-        # a notification (a quietly converted YCbCr file is not: that is
-        # what the standard intends).
-        notes = "; ".join(report.get("notes", []))
-        _notify(f"{slices[mid][0]}: mislabelled colour: the file declares "
-                f"{report.get('declared')} but the codestream is "
-                f"{report.get('codestream')}; decoded as {report.get('output')} "
-                f"following the codestream ({notes}). Details in the DICOM "
-                "header widget.")
+    _notify_mislabelled(report, slices[mid][0])
     for text in series.warnings:
         _notify(f"{name}: {text}")
 
@@ -397,22 +387,38 @@ def series_layer(series: Any, *, color: str = "rgb",
         "sample_slice": mid,
         "rescale": any(p is not None for p in params),
         "dtype": str(np.dtype(dtype)),
-        "series": {
-            "uid": series.uid,
-            "key": series.key,
-            "label": series.label,
-            "description": series.description,
-            "modality": series.modality,
-            "number": series.number,
-            "kind": series.kind,
-            "warnings": list(series.warnings),
-            "notes": list(series.notes),
-        },
+        "series": _series_dict(series),
         "geometry": _geometry_dict(series.geometry),
         "scan": dict(scan or {}),
     }
     return data, kwargs, "image"
 
+
+
+def _notify_mislabelled(report: dict[str, Any], path: str) -> None:
+    """A notification for a mislabelled colour file.
+
+    The colour state lives in the DICOM header widget and the layer's
+    metadata, not in the layer name; a mislabelled file is also worth a
+    notification (a quietly converted YCbCr file is not: that is what the
+    standard intends).
+    """
+    if not report.get("mislabelled"):
+        return
+    notes = "; ".join(report.get("notes", []))
+    _notify(f"{path}: mislabelled colour: the file declares "
+            f"{report.get('declared')} but the codestream is "
+            f"{report.get('codestream')}; decoded as {report.get('output')} "
+            f"following the codestream ({notes}). Details in the DICOM "
+            "header widget.")
+
+
+def _series_dict(series: Any) -> dict[str, Any]:
+    """The ``"series"`` entry of a layer's metadata."""
+    return {"uid": series.uid, "key": series.key, "label": series.label,
+            "description": series.description, "modality": series.modality,
+            "number": series.number, "kind": series.kind,
+            "warnings": list(series.warnings), "notes": list(series.notes)}
 
 def _scanned_headers(series: Any) -> list[tuple[str, Any, int]]:
     """``(path, header, tell)`` of the slices whose header the scan kept.

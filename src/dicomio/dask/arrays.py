@@ -104,7 +104,6 @@ def to_dask(
     >>> vol = dicomio.to_dask("/data/exam/CT", rescale=True)    # doctest: +SKIP
     >>> vol[:, 256].max().compute()                             # doctest: +SKIP
     """
-    from ..series import Series
 
     if isinstance(frames_per_chunk, bool) or not isinstance(
             frames_per_chunk, (int, np.integer)) or frames_per_chunk < 1:
@@ -114,6 +113,14 @@ def to_dask(
     fpc = int(frames_per_chunk)
     if display:
         return _display_array(source, series, fpc, window, voi, options)
+    return _source_array(source, series, fpc, options)
+
+
+def _source_array(source: Any, series: int | str | None, fpc: int,
+                  options: lazy.Decode) -> dask.array.Array:
+    """:func:`to_dask` (not displayed) for each kind of source."""
+    from ..series import Series
+
     if isinstance(source, Series):
         if series is not None:
             raise ValueError("series= picks one series of a folder; "

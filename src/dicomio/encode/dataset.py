@@ -135,125 +135,80 @@ def _uid(seed: str | None, role: str) -> str:
 
 
 def make_dataset(
-    frames: np.ndarray,
-    transfer_syntax: str | TransferSyntax = "ExplicitVRLittleEndian",
-    *,
-    photometric: str | None = None,
-    multiframe: bool | None = None,
-    bits_stored: int | None = None,
-    planar_configuration: int = 0,
-    signed: bool | None = None,
-    sop_class_uid: str | None = None,
-    pixel_spacing: Sequence[float] | None = None,
-    image_position: Sequence[float] | None = None,
+    frames: np.ndarray, transfer_syntax: str | TransferSyntax = "ExplicitVRLittleEndian",
+    *, photometric: str | None = None, multiframe: bool | None = None,
+    bits_stored: int | None = None, planar_configuration: int = 0,
+    signed: bool | None = None, sop_class_uid: str | None = None,
+    pixel_spacing: Sequence[float] | None = None, image_position: Sequence[float] | None = None,
     image_orientation: Sequence[float] | None = None,
-    rescale: Sequence[Any] | None = None,
-    window: Sequence[Any] | None = None,
-    extended_offset_table: bool = False,
-    basic_offset_table: bool = True,
-    fragments_per_frame: int = 1,
-    level: float | int | None = None,
-    lossless: bool | None = None,
-    encoder_options: Mapping[str, Any] | None = None,
-    patient_name: str = "Dicomio^Synthetic",
-    patient_id: str = "DICOMIO",
-    study_instance_uid: str | None = None,
-    series_instance_uid: str | None = None,
-    sop_instance_uid: str | None = None,
-    uid_seed: str | None = None,
-    study_date: str | datetime.date | None = None,
-    study_time: str | None = None,
-    study_description: str | None = None,
-    modality: str = "OT",
-    series_number: int = 1,
-    series_description: str | None = None,
-    instance_number: int = 1,
-    **attrs: Any,
+    rescale: Sequence[Any] | None = None, window: Sequence[Any] | None = None,
+    extended_offset_table: bool = False, basic_offset_table: bool = True,
+    fragments_per_frame: int = 1, level: float | int | None = None,
+    lossless: bool | None = None, encoder_options: Mapping[str, Any] | None = None,
+    patient_name: str = "Dicomio^Synthetic", patient_id: str = "DICOMIO",
+    study_instance_uid: str | None = None, series_instance_uid: str | None = None,
+    sop_instance_uid: str | None = None, uid_seed: str | None = None,
+    study_date: str | datetime.date | None = None, study_time: str | None = None,
+    study_description: str | None = None, modality: str = "OT",
+    series_number: int = 1, series_description: str | None = None,
+    instance_number: int = 1, **attrs: Any,
 ) -> Dataset:
     """Build a complete DICOM dataset holding ``frames``.
 
     Parameters
     ----------
     frames : numpy.ndarray
-        ``(rows, cols)`` grey or ``(rows, cols, 3)`` colour for one frame;
-        ``(n, rows, cols[, 3])`` for multi-frame. dtype bool (1 bit,
-        bit-packed), (u)int8, (u)int16 or (u)int32 (Bits Allocated 8/16/32);
-        signed dtypes give Pixel Representation 1.
+        ``(rows, cols)`` grey or ``(rows, cols, 3)`` colour for one frame,
+        ``(n, rows, cols[, 3])`` for multi-frame; dtype bool (1 bit, packed),
+        (u)int8, (u)int16 or (u)int32. Signed dtypes give Pixel Representation 1.
     transfer_syntax : str
         UID or keyword (:data:`ENCODABLE`).
     photometric : str, optional
-        Photometric Interpretation (see :func:`encode_frame`); default
-        ``MONOCHROME2`` or :func:`default_photometric` for colour.
+        Default ``MONOCHROME2``, or :func:`default_photometric` for colour.
     multiframe : bool, optional
-        Force (or forbid) a multi-frame object. By default a 2D array is one
-        frame, a 4D array is multi-frame and a 3D array is one colour frame
-        when its last axis is 3 (or ``photometric`` is a colour one), else a
-        grey multi-frame. Multi-frame objects carry Number of Frames.
+        Force (or forbid) a multi-frame object (with Number of Frames). By
+        default a 2D array is one frame, a 4D one multi-frame, and a 3D one a
+        colour frame when its last axis is 3 (or ``photometric`` is colour).
     bits_stored : int, optional
-        Bits Stored; defaults to Bits Allocated. Values must fit. Codecs that
-        cannot write this precision change it: 12 for JPEG extended 16-bit
-        data, the container precision (8/16/32) for lossy HTJ2K.
+        Default Bits Allocated; values must fit. Codecs that cannot write this
+        precision change it: 12 for JPEG extended 16-bit data, the container
+        precision (8/16/32) for lossy HTJ2K.
     planar_configuration : int
-        0 (colour-by-pixel) or 1 (colour-by-plane, uncompressed / deflated /
-        RLE only).
+        1 (colour-by-plane) for uncompressed, deflated and RLE data only.
     signed : bool, optional
-        Cast to a signed (True) or unsigned (False) dtype of the same size
-        first (values must fit); default: keep the dtype.
+        Cast to a signed (or unsigned) dtype of the same size first.
     sop_class_uid : str, optional
-        Default: Secondary Capture Image Storage for one frame, the matching
-        Multi-frame Secondary Capture class (single bit, grayscale byte or
-        word, true colour) for multi-frame.
+        Default: Secondary Capture, or the matching Multi-frame Secondary
+        Capture class (single bit, grayscale byte or word, true colour).
     pixel_spacing, image_position, image_orientation : sequence of float
-        Pixel Spacing (row, column, mm), Image Position (Patient) and Image
-        Orientation (Patient).
-    rescale : (slope, intercept[, type])
-        Rescale Slope, Rescale Intercept and optionally Rescale Type.
-    window : (center, width)
-        Window Center / Window Width (scalars or sequences).
-    extended_offset_table : bool
-        Encapsulated data with an Extended Offset Table (and an empty Basic
-        Offset Table), one fragment per frame.
-    basic_offset_table : bool
-        Write a Basic Offset Table (ignored with ``extended_offset_table``).
-    fragments_per_frame : int
-        Split each encapsulated frame into this many fragments.
+        Pixel Spacing (row, column; mm) and Image Position / Orientation (Patient).
+    rescale, window : sequence
+        ``(slope, intercept[, type])`` and ``(center, width)``.
+    extended_offset_table, basic_offset_table, fragments_per_frame
+        Encapsulation: an Extended Offset Table (one fragment per frame), a
+        Basic Offset Table, and the fragments each frame is split into.
     level, lossless, encoder_options
-        Codec settings passed to :func:`encode_frame` (``encoder_options`` is
-        a mapping of :data:`ENCODER_OPTIONS`; those names are also accepted as
-        keyword arguments here).
-    patient_name, patient_id, study_description, modality, series_number,
-    series_description, instance_number
-        Patient, study, series and instance attributes.
-    study_instance_uid, series_instance_uid, sop_instance_uid : str, optional
-        UIDs; by default fresh ones from :func:`pydicom.uid.generate_uid`, or
-        derived from ``uid_seed`` when given (deterministic output).
-    uid_seed : str, optional
-        Derive every default UID from this string (``2.25.`` UIDs).
-    study_date, study_time : str, optional
-        ``YYYYMMDD`` / ``HHMMSS``; default now. Also used for Content Date
-        and Time.
+        Codec settings for :func:`encode_frame`; the names in
+        :data:`ENCODER_OPTIONS` are also accepted as keyword arguments.
+    patient_name, patient_id, study_date, study_time, study_description, \
+modality, series_number, series_description, instance_number
+        Patient, study, series and instance attributes (date and time default
+        to now, and also give Content Date and Time).
+    study_instance_uid, series_instance_uid, sop_instance_uid, uid_seed : str
+        UIDs: fresh ones by default, or derived from ``uid_seed`` (``2.25.``
+        UIDs) for deterministic output.
     **attrs
-        Any other DICOM keyword (``SeriesInstanceUID``, ``InstanceNumber``,
-        ``RescaleType``, ...), set last, so it overrides the defaults above.
+        Any other DICOM keyword, set last, so it overrides the defaults.
 
     Returns
     -------
     pydicom.dataset.Dataset
-        With File Meta Information (Transfer Syntax UID, SOP Class / Instance,
-        Implementation Class UID) and Pixel Data native or encapsulated.
-        Lossy coding adds Lossy Image Compression, its Ratio and Method.
-
-    Raises
-    ------
-    dicomio.errors.EncodeError
-        When the data cannot be written with this Transfer Syntax, or an
-        attribute keyword is unknown.
+        With File Meta and Pixel Data; lossy coding adds Lossy Image
+        Compression, its Ratio and Method. :class:`~dicomio.errors.EncodeError`
+        when this Transfer Syntax cannot hold the data or a keyword is unknown.
     """
     ts = _lookup(transfer_syntax)
-    arr = np.asarray(frames)
-    if arr.dtype == object:
-        arr = np.stack([np.asarray(f) for f in frames])
-    stack, multiframe = _split_frames(ts, arr, multiframe, photometric)
+    stack, multiframe = _split_frames(ts, _as_array(frames), multiframe, photometric)
     stack = _coerce_sign(ts, stack, signed)
     options = _encoder_options(ts, attrs, encoder_options, bits_stored, lossless,
                                planar_configuration)
@@ -262,23 +217,13 @@ def make_dataset(
     _check_range(plan, stack)
     pixels = _pixel_data(plan, stack, fragments_per_frame, extended_offset_table,
                          basic_offset_table)
-
     ds = Dataset()
     ds.SOPClassUID = sop_class_uid or _sop_class(plan, multiframe)
     ds.SOPInstanceUID = sop_instance_uid or _uid(uid_seed, "sop")
     _set_study(ds, study_date, study_time, modality, study_description,
                series_description, patient_name, patient_id)
-    ds.StudyInstanceUID = study_instance_uid or _uid(uid_seed, "study")
-    ds.SeriesInstanceUID = series_instance_uid or _uid(uid_seed, "series")
-    ds.StudyID = ""
-    ds.SeriesNumber = series_number
-    ds.InstanceNumber = instance_number
-    ds.PatientOrientation = ""
-    if image_position is not None:
-        ds.ImagePositionPatient = [_num(v) for v in image_position]
-    if image_orientation is not None:
-        ds.ImageOrientationPatient = [_num(v) for v in image_orientation]
-    ds.BurnedInAnnotation = "NO"
+    _set_identity(ds, uid_seed, study_instance_uid, series_instance_uid,
+                  series_number, instance_number, image_position, image_orientation)
     _set_image_pixel(ds, plan, multiframe, stack.shape[0], pixels.encoded_size,
                      pixel_spacing)
     _set_values(ds, window, rescale)
@@ -288,6 +233,32 @@ def make_dataset(
     ds.file_meta = _file_meta(ds, ts)
     return ds
 
+
+
+
+def _as_array(frames: Any) -> np.ndarray:
+    """``frames`` as one array (a list of frames is stacked)."""
+    arr = np.asarray(frames)
+    if arr.dtype == object:
+        arr = np.stack([np.asarray(f) for f in frames])
+    return arr
+
+def _set_identity(ds: Dataset, uid_seed: str | None, study_uid: str | None,
+                  series_uid: str | None, series_number: int, instance_number: int,
+                  position: Sequence[float] | None,
+                  orientation: Sequence[float] | None) -> None:
+    """Study and series UIDs and numbers, the instance number and the plane."""
+    ds.StudyInstanceUID = study_uid or _uid(uid_seed, "study")
+    ds.SeriesInstanceUID = series_uid or _uid(uid_seed, "series")
+    ds.StudyID = ""
+    ds.SeriesNumber = series_number
+    ds.InstanceNumber = instance_number
+    ds.PatientOrientation = ""
+    if position is not None:
+        ds.ImagePositionPatient = [_num(v) for v in position]
+    if orientation is not None:
+        ds.ImageOrientationPatient = [_num(v) for v in orientation]
+    ds.BurnedInAnnotation = "NO"
 
 def _encoder_options(
     ts: TransferSyntax,

@@ -3,6 +3,7 @@
 The class lives in :mod:`.dicomimage`; its parts, one job each: :mod:`.open`
 (source, header, pixel plan), :mod:`.frames` (where each frame's bytes are),
 :mod:`.decode` (one frame into its slice, backend fallback, threads),
+:mod:`.reports` (colour report, modality LUT, the output array),
 :mod:`.header` (tolerant header readers), :mod:`.limits` (the output cap),
 :mod:`.state` (what the parts share).
 """

@@ -11,7 +11,6 @@ produced it and a colour report (see :mod:`dicomio.values.photometric`).
 from __future__ import annotations
 
 import contextlib
-import math
 import threading
 import warnings
 from collections.abc import Sequence
@@ -21,20 +20,17 @@ import numpy as np
 from pydicom.dataset import Dataset
 
 from ..backends import registry
-from ..dataset.jsonify import to_json_dict
-from ..errors import DecodeError, DicomioError, MemoryLimitError
+from ..errors import DicomioError
 from ..sources.local import _Reader, open_bytes
 from ..sources.remote import is_url
-from ..values import photometric
-from ..values import rescale as _rescale
-from . import _web, header
-from .decode import FrameDecoding, _run_parallel
-from .limits import memory_limit
+from . import _web
+from .decode import _run_parallel
 from .open import Opening
+from .reports import ImageReports
 from .state import DicomioWarning, FrameInfo, check_color
 
 
-class DicomImage(Opening, FrameDecoding):
+class DicomImage(Opening, ImageReports):
     """One DICOM image file, decoded lazily.
 
     Parameters
@@ -131,38 +127,6 @@ class DicomImage(Opening, FrameDecoding):
             self._issue_warnings()
         return self
 
-    # ----------------------------------------------------------- properties
-    @property
-    def n_frames(self) -> int:
-        """Number of frames."""
-        return self.spec.number_of_frames
-
-    @property
-    def frame_shape(self) -> tuple[int, ...]:
-        """``(rows, columns)`` or ``(rows, columns, samples)``."""
-        return self.spec.frame_shape
-
-    @property
-    def shape(self) -> tuple[int, ...]:
-        """Shape of :meth:`read` with no index."""
-        if self.n_frames == 1:
-            return self.frame_shape
-        return (self.n_frames, *self.frame_shape)
-
-    @property
-    def dtype(self) -> np.dtype[Any]:
-        """Dtype of :meth:`read` without rescale."""
-        return self.spec.dtype
-
-    @property
-    def ndim(self) -> int:
-        return len(self.shape)
-
-    @property
-    def is_color(self) -> bool:
-        """True when frames have 3 or 4 samples per pixel."""
-        return self.spec.samples_per_pixel > 1
-
     @property
     def decoder(self) -> str | None:
         """The backend(s) that decoded frames so far, comma separated."""
@@ -185,74 +149,6 @@ class DicomImage(Opening, FrameDecoding):
     def frame_infos(self) -> dict[int, FrameInfo]:
         """Every decoded frame's :class:`FrameInfo`, by index."""
         return dict(self._infos)
-
-    @property
-    def photometric(self) -> dict[str, Any]:
-        """The colour report: from decoded frames, else predicted from frame 0's header."""
-        if self._infos:
-            merged = photometric.merge_reports(
-                [i.photometric for _, i in sorted(self._infos.items())])
-            assert merged is not None
-            return merged
-        return self.predicted_photometric()
-
-    def predicted_photometric(self, color: str | None = None) -> dict[str, Any]:
-        """The colour report ``read(color=color)`` would give, from headers only.
-
-        Parses frame 0's codestream header (no decoding). ``color`` defaults
-        to the image's own ``color`` option.
-        """
-        color = color or self.color
-        check_color(color)
-        if self._video is not None:
-            return self._video.predicted(color)  # type: ignore[no-any-return]
-        info = None
-        try:
-            if self.transfer_syntax.encapsulated and self.n_frames:
-                info = self._parse(self._frame_bytes(0), 0)
-        except DicomioError:
-            info = None
-        stream, cs, notes, mis = photometric.decide(self.spec, info)
-        return photometric.make_report(self.spec.photometric, cs,
-                                       self._predict_output(stream, color), notes, mis)
-
-    # --------------------------------------------------------------- rescale
-    @property
-    def rescale_params(self) -> tuple[float, float] | None:
-        """``(slope, intercept)`` of the modality LUT, or None when absent."""
-        return header.rescale_params(self.dataset)
-
-    @property
-    def rescaled_dtype(self) -> np.dtype[Any]:
-        """Dtype of ``read(rescale=True)``: integer when slope and intercept allow.
-
-        The same rule as a series (:func:`dicomio.values.rescale.rescaled_dtype`):
-        int16/int32/int64 when the slope is 1 and the intercept whole,
-        otherwise float32 (float64 for wider-than-16-bit data).
-        """
-        spec = self.spec
-        if spec.bits_allocated == 1:
-            return self.dtype
-        return _rescale.rescaled_dtype(
-            self.dtype, [(spec.bits_stored, bool(spec.pixel_representation),
-                          self.rescale_params)])
-
-    def rescale(self, arr: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-        """Apply the modality LUT (RescaleSlope/Intercept) to decoded pixels."""
-        params = self.rescale_params
-        if params is None and out is None:
-            return arr
-        return _rescale.apply_rescale(arr, params, self.rescaled_dtype, out=out)
-
-    # ------------------------------------------------------------ metadata
-    def header_dict(self) -> dict[str, Any]:
-        """JSON-friendly ``{keyword: value}`` of the header, without pixel data."""
-        return to_json_dict(self.dataset)
-
-    @property
-    def pixel_spacing(self) -> tuple[float, float] | None:
-        """(row, column) spacing in mm, from PixelSpacing or the functional groups."""
-        return header.pixel_spacing(self.dataset)
 
     # ---------------------------------------------------------------- frames
     def read(self, index: Any = None, *, rescale: bool = False,
@@ -297,31 +193,8 @@ class DicomImage(Opening, FrameDecoding):
         check_color(color)
         cands = self._candidates(backend if backend is not None else self.backend)
         want_rgb = color == "rgb"
-        shape = (len(idx), *self.frame_shape)
         dtype = self.rescaled_dtype if rescale else self.dtype
-        # Python integers: a hostile header must not overflow int64 here.
-        nbytes = math.prod(shape) * dtype.itemsize
-        limit = self.memory_limit or memory_limit()
-        if nbytes > limit:
-            raise self._err(MemoryLimitError,
-                            f"the decoded output would take {nbytes / 2**20:.1f} MiB, "
-                            f"over the {limit / 2**20:.1f} MiB limit (set memory_limit= "
-                            "or DICOMIO_MEMORY_LIMIT to allow it)")
-        final_shape = shape if batched else shape[1:]
-        if out is not None:
-            if out.shape != final_shape or out.dtype != dtype:
-                raise ValueError(f"out= must have shape {final_shape} and dtype {dtype}")
-            result = out.reshape(shape)
-        elif getattr(self, "_native_missing", False):
-            # Fail before allocating: not one frame of the header's size is there.
-            raise self._err(DecodeError, "Pixel Data holds no complete frame "
-                            "(file truncated?)", frame=idx[0] if idx else None)
-        else:
-            try:
-                result = np.empty(shape, dtype)
-            except MemoryError:
-                raise self._err(MemoryLimitError, f"cannot allocate "
-                                f"{nbytes / 2**20:.1f} MiB for the output") from None
+        result = self._allocate(len(idx), batched, dtype, out, idx)
         _web.prefetch(self, idx)  # DICOMweb: the frames, batched, in parallel
         need_rescale = rescale and self.rescale_params is not None
         nthreads = min(threads or self._threads(), len(idx))

@@ -2,7 +2,8 @@
 
 The image is built from parts with one job each: :mod:`.open` reads the
 header and plans the pixels, :mod:`.frames` finds each frame's bytes,
-:mod:`.decode` turns them into pixels. They work on the attributes declared
+:mod:`.decode` turns them into pixels, :mod:`.reports` says what the image
+holds and allocates the output. They work on the attributes declared
 here, set by :meth:`ImageState._configure` and the opening code.
 """
 

@@ -218,3 +218,42 @@ def _planned(img: DicomImage, backend: Any) -> str | None:
         return str(registry.candidates(img.spec, backend)[0].name)
     except (DicomioError, IndexError):
         return None
+
+
+def file_properties(img: DicomImage, index: Any, rescale: bool,
+                    display: bool) -> ImageProperties:
+    """``DicomPlugin.properties`` of one file (headers only)."""
+    count = count_frames(index, img.n_frames, none_batches=False)
+    frame_shape = tuple(img.frame_shape)
+    dtype = img.rescaled_dtype if rescale else img.dtype
+    samples = img.spec.samples_per_pixel
+    if display:
+        frame_shape, samples = display_frame_shape(frame_shape, img.spec.photometric)
+        dtype = np.dtype(np.uint8)
+    return image_properties(count, frame_shape, dtype, img.pixel_spacing,
+                            spacing_between_slices(img.dataset), samples)
+
+
+def series_properties(chosen: Series, index: Any, rescale: bool, display: bool,
+                      color: str, backend: Any) -> ImageProperties:
+    """``DicomPlugin.properties`` of a series (headers only).
+
+    A 4-D series (or a mosaic) counts volumes (or mosaic slices); the volume
+    axis of a 4-D series has no spacing in mm (1.0).
+    """
+    layout = getattr(chosen, "layout", None)
+    n_items = chosen.shape[0] if layout is not None else len(chosen)
+    count = count_frames(index, n_items, none_batches=True)
+    frame_shape = tuple(chosen.shape[1:])
+    dtype = chosen.rescaled_dtype(color, backend) if rescale else chosen.dtype
+    dz, dy, dx = chosen.geometry.spacing
+    pixel: tuple[float, ...] = (dy, dx)
+    step = dz
+    samples = frame_shape[2] if len(frame_shape) == 3 and layout is None else 1
+    if layout is not None and layout.four_d:
+        pixel, step = (dz, dy, dx), 1.0
+    if display:
+        pi = chosen.headers[0].get("PhotometricInterpretation", "")
+        frame_shape, samples = display_frame_shape(frame_shape, pi)
+        dtype = np.dtype(np.uint8)
+    return image_properties(count, frame_shape, dtype, pixel, step, samples)

@@ -14,14 +14,12 @@ from ..image import DicomImage
 from ..sources.remote import is_url
 from .detect import classify
 from .metadata import (
-    count_frames,
-    display_frame_shape,
     drop_applied,
     file_metadata,
-    image_properties,
+    file_properties,
     pick_series,
     series_metadata,
-    spacing_between_slices,
+    series_properties,
 )
 from .registration import EXTENSIONS
 from .write import make_dataset, save
@@ -233,37 +231,10 @@ class DicomPlugin(PluginV3):
         del threads, window, voi  # no effect on shape or dtype
         self._readable()
         index = self._volume_index(index)
-        pixel: tuple[float, ...] | None
         if self._kind == "file":
-            img = self._open()
-            count = count_frames(index, img.n_frames, none_batches=False)
-            frame_shape = tuple(img.frame_shape)
-            dtype = img.rescaled_dtype if rescale else img.dtype
-            pixel = img.pixel_spacing
-            step = spacing_between_slices(img.dataset)
-            samples = img.spec.samples_per_pixel
-        else:
-            chosen = self._series(series)
-            layout = getattr(chosen, "layout", None)
-            # A 4-D series (or a mosaic) counts volumes (or mosaic slices).
-            n_items = chosen.shape[0] if layout is not None else len(chosen)
-            count = count_frames(index, n_items, none_batches=True)
-            frame_shape = tuple(chosen.shape[1:])
-            dtype = (chosen.rescaled_dtype(color, backend) if rescale
-                     else chosen.dtype)
-            dz, dy, dx = chosen.geometry.spacing
-            pixel, step = (dy, dx), dz
-            samples = frame_shape[2] if len(frame_shape) == 3 and layout is None \
-                else 1
-            if layout is not None and layout.four_d:
-                # Volumes: the volume axis has no spacing in mm (1.0).
-                pixel, step = (dz, dy, dx), 1.0
-        if display:
-            pi = (img.spec.photometric if self._kind == "file"
-                  else chosen.headers[0].get("PhotometricInterpretation", ""))
-            frame_shape, samples = display_frame_shape(frame_shape, pi)
-            dtype = np.dtype(np.uint8)
-        return image_properties(count, frame_shape, dtype, pixel, step, samples)
+            return file_properties(self._open(), index, rescale, display)
+        return series_properties(self._series(series), index, rescale, display,
+                                 color, backend)
 
     def metadata(
         self,

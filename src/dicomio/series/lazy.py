@@ -21,6 +21,7 @@ imported inside the functions that build graphs, never at import time.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -357,3 +358,22 @@ def chunked_array(
     chunks = (tuple(b - a for a, b in zip(edges, edges[1:])), *((s,) for s in shape))
     meta = np.empty((0,) * len(chunks), dtype)
     return da.Array(graph, name, chunks, dtype=dtype, meta=meta)
+
+
+def slice_tasks(series: Series, *, rescale: bool, color: str,
+                backend: Any) -> list[functools.partial[np.ndarray]]:
+    """One picklable zero-argument callable per item of axis 0 of ``series.read()``.
+
+    :func:`read_slice` bound to one ``(path, frame)``, or for a series with a
+    layout (4-D, mosaic) one volume reader per item (:func:`.fourd.tasks`).
+    """
+    if series.layout is not None:
+        from . import fourd
+
+        raw = series._probe(color, backend)[0]
+        dtype = series.rescaled_dtype(color, backend) if rescale else raw
+        return fourd.tasks(series, rescale, color, backend, dtype)
+    items, dtype, _ = series_items(series, rescale=rescale, color=color, backend=backend)
+    return [functools.partial(read_slice, path, frame, color=color,
+                              backend=backend, rescale=params, dtype=dtype)
+            for path, frame, params in items]

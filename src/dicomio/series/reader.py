@@ -18,7 +18,7 @@ from ..values import rescale as _rescale
 from . import fourd as _fourd
 from . import pacing
 from .geometry import Geometry, _geometry
-from .lazy import read_slice, series_items
+from .lazy import slice_tasks
 from .records import _get, _int, _Rec
 
 
@@ -126,17 +126,7 @@ class Series:
     @property
     def label(self) -> str:
         """A short human label for messages."""
-        bits = []
-        if self.number is not None:
-            bits.append(f"series {self.number}")
-        else:
-            bits.append("series")
-        if self.description:
-            bits.append(repr(self.description))
-        if self.n_parts > 1:
-            bits.append(f"part {self.part}/{self.n_parts}")
-        bits.append(f"({self.uid or self.slices[0][0]})")
-        return " ".join(bits)
+        return _label(self)
 
     def __repr__(self) -> str:
         dims = "x".join(str(d) for d in self._header_shape())
@@ -267,18 +257,7 @@ class Series:
 
         Before decoding only ``declared`` is known.
         """
-        reports = [p for p in self._photometric if p is not None]
-        if reports:
-            from ..values.photometric import merge_reports
-
-            merged = merge_reports(reports)
-            if merged is not None:
-                return merged
-        declared = list(dict.fromkeys(
-            str(_get(r.header, "PhotometricInterpretation", "")).strip()
-            for r in self._recs))
-        return {"declared": " / ".join(declared), "codestream": None,
-                "output": None, "mismatch": False, "notes": []}
+        return _summary_report(self._recs, self._photometric)
 
     # -- reading ----------------------------------------------------------
     def read(
@@ -375,15 +354,32 @@ class Series:
         series with a :attr:`layout`, one callable per item of axis 0 of
         :meth:`read` (a volume, or a slice of a single mosaic).
         """
-        if self.layout is not None:
-            raw = self._probe(color, backend)[0]
-            dtype = self.rescaled_dtype(color, backend) if rescale else raw
-            return _fourd.tasks(self, rescale, color, backend, dtype)
-        items, dtype, _ = series_items(self, rescale=rescale, color=color,
-                                       backend=backend)
-        return [functools.partial(read_slice, path, frame, color=color,
-                                  backend=backend, rescale=params, dtype=dtype)
-                for path, frame, params in items]
+        return slice_tasks(self, rescale=rescale, color=color, backend=backend)
+
+def _label(series: Series) -> str:
+    bits = [f"series {series.number}" if series.number is not None else "series"]
+    if series.description:
+        bits.append(repr(series.description))
+    if series.n_parts > 1:
+        bits.append(f"part {series.part}/{series.n_parts}")
+    bits.append(f"({series.uid or series.slices[0][0]})")
+    return " ".join(bits)
+
+
+def _summary_report(recs: Sequence[_Rec], reports: Sequence[dict[str, Any] | None]
+                    ) -> dict[str, Any]:
+    """The slices' colour reports merged; before decoding, only ``declared``."""
+    done = [p for p in reports if p is not None]
+    if done:
+        from ..values.photometric import merge_reports
+
+        merged = merge_reports(done)
+        if merged is not None:
+            return merged
+    declared = list(dict.fromkeys(
+        str(_get(r.header, "PhotometricInterpretation", "")).strip() for r in recs))
+    return {"declared": " / ".join(declared), "codestream": None,
+            "output": None, "mismatch": False, "notes": []}
 
 
 def _record_provenance(series: Series, img: Any, s: int, frame: int) -> None:
