@@ -114,6 +114,17 @@ def _common(seed: str, series_number: int, description: str, **extra: Any
         FlipAngle=78, **extra)
 
 
+def _mr_image(pixels: np.ndarray, transfer_syntax: str, spacing: tuple[float, float],
+              position: Any, row: Sequence[float], col: Sequence[float],
+              **attrs: Any) -> Any:
+    """A single-frame MR Image dataset at ``position`` in the plane ``row`` x ``col``."""
+    from . import make_dataset
+
+    return make_dataset(pixels, transfer_syntax, sop_class_uid=MR_IMAGE,
+                        pixel_spacing=spacing, image_position=[float(a) for a in position],
+                        image_orientation=[*map(float, row), *map(float, col)], **attrs)
+
+
 def _save(ds: Any, path: Path) -> Path:
     from . import save_dataset
 
@@ -147,7 +158,6 @@ def write_mosaic_series(
     ``bvals`` / ``bvecs`` (patient frame, LPS) go in the CSA header as
     B_value and DiffusionGradientDirection (none for b = 0, as Siemens does).
     """
-    from . import make_dataset
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -177,10 +187,8 @@ def write_mosaic_series(
             tags["B_value"] = int(bvals[v])
             if bvecs is not None and bvals[v] > 0:
                 tags["DiffusionGradientDirection"] = [float(a) for a in bvecs[v]]
-        ds = make_dataset(
-            tile(vols[v]), transfer_syntax, sop_class_uid=MR_IMAGE,
-            pixel_spacing=(dy, dx), image_position=[float(a) for a in corner],
-            image_orientation=[*map(float, row), *map(float, col)],
+        ds = _mr_image(
+            tile(vols[v]), transfer_syntax, (dy, dx), corner, row, col,
             instance_number=v + 1, uid_seed=f"{seed}-{v}",
             ImageType=["ORIGINAL", "PRIMARY", "M", "ND", "MOSAIC"],
             AcquisitionNumber=v + 1, SliceThickness=dz, SpacingBetweenSlices=dz,
@@ -223,7 +231,6 @@ def write_slice_series(
     InstanceNumbers run in acquisition order; file names are shuffled
     against it so readers cannot rely on them.
     """
-    from . import make_dataset
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -248,10 +255,8 @@ def write_slice_series(
             common = _common(seed, 2, description)
             if "EchoTime" in attrs:
                 common.pop("EchoTime")
-            ds = make_dataset(
-                vols[v, k], transfer_syntax, sop_class_uid=MR_IMAGE,
-                pixel_spacing=(dy, dx), image_position=[float(a) for a in pos],
-                image_orientation=[*map(float, row), *map(float, col)],
+            ds = _mr_image(
+                vols[v, k], transfer_syntax, (dy, dx), pos, row, col,
                 instance_number=v * z + k + 1, uid_seed=f"{seed}-{v}-{k}",
                 ImageType=["ORIGINAL", "PRIMARY", "M", "ND"],
                 SliceThickness=dz, **attrs, **common)
