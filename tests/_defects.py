@@ -69,9 +69,9 @@ def meta_bytes(meta: pydicom.Dataset) -> bytes:
 
 
 def no_file_meta(syntax: str, preamble: bool = False,
-                 frames: np.ndarray = FRAMES16) -> bytes:
+                 frames: np.ndarray = FRAMES16, **kwargs: Any) -> bytes:
     """The data set alone (optionally after a preamble and ``DICM``)."""
-    body = data_set_bytes(dataset(frames, syntax), syntax)
+    body = data_set_bytes(dataset(frames, syntax, **kwargs), syntax)
     return (b"\x00" * 128 + b"DICM" + body) if preamble else body
 
 
@@ -109,9 +109,10 @@ ITEM_EXPLICIT_LE = (_element_le(0x00080100, b"SH", b"T-D1")
 
 
 def with_sequence_slot(frames: np.ndarray = FRAMES16,
-                       syntax: str = "ExplicitVRBigEndian") -> tuple[bytes, bytes]:
+                       syntax: str = "ExplicitVRBigEndian",
+                       **kwargs: Any) -> tuple[bytes, bytes]:
     """A file with a placeholder element at (0009,1010), and its encoded bytes."""
-    ds = dataset(frames, syntax)
+    ds = dataset(frames, syntax, **kwargs)
     ds.add_new(0x00090010, "LO", "DICOMIO")
     ds.add_new(0x00091010, "LO", _PLACEHOLDER)
     with warnings.catch_warnings():
@@ -126,13 +127,13 @@ def with_sequence_slot(frames: np.ndarray = FRAMES16,
 
 def big_endian_with_sequence(items: bytes, vr: bytes = b"UN",
                              length: int | None = None,
-                             frames: np.ndarray = FRAMES16) -> bytes:
+                             frames: np.ndarray = FRAMES16, **kwargs: Any) -> bytes:
     """An Explicit VR Big Endian file whose (0009,1010) holds ``items``.
 
     The element header is big endian (``vr``, undefined length unless
     ``length`` is given); ``items`` are put in as they are.
     """
-    data, slot = with_sequence_slot(frames)
+    data, slot = with_sequence_slot(frames, **kwargs)
     size = 0xFFFFFFFF if length is None else length
     head = struct.pack(">HH2sHI", 0x0009, 0x1010, vr, 0, size)
     return data.replace(slot, head + items)

@@ -96,7 +96,7 @@ def test_no_file_meta_through_imageio(tmp_path):
 # ------------------------------------------- Big Endian, undefined lengths
 def test_big_endian_un_sequence_of_undefined_length(tmp_path):
     data = D.big_endian_with_sequence(D.items_le(D.ITEM_IMPLICIT))
-    _, img, arr, notes = _read(tmp_path, data)
+    path, img, arr, notes = _read(tmp_path, data)
     assert notes == ["(0009,1010) is a UN element of undefined length whose items "
                      "are Implicit VR Little Endian inside Explicit VR Big Endian "
                      "data; read as such"]
@@ -105,6 +105,8 @@ def test_big_endian_un_sequence_of_undefined_length(tmp_path):
     np.testing.assert_array_equal(arr, D.FRAMES16)
     assert img.dataset[0x00091010].value[1].CodeValue == "T-D1"
     assert img.header_dict()["Rows"] == 20
+    with pytest.warns(dicomio.DicomioWarning, match="UN element of undefined length"):
+        assert iio.immeta(path)["Rows"] == 20
 
 
 @pytest.mark.parametrize("undefined", [True, False], ids=["undefined", "defined"])

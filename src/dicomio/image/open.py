@@ -34,7 +34,7 @@ from .limits import memory_limit
 
 #: Elements after Pixel Data up to this size join the header (larger runs are
 #: still accepted silently, but left out).
-_TRAILING_LIMIT = 1 << 20
+_TRAILING_LIMIT = 16 << 20
 #: Bytes of a frame read to tell which codestream it is.
 _SNIFF = 1 << 20
 
