@@ -6,6 +6,13 @@ Data located, the Image Pixel attributes checked into a
 :class:`~dicomio.backends._base.PixelSpec`, and the frames laid out
 (:mod:`.frames`). Defects that can be tolerated go to ``warnings``; the rest
 raise :class:`~dicomio.errors.InvalidDicomError` naming the file.
+
+A header pydicom refuses (or misreads, so that no Pixel Data follows it) is
+read again by :mod:`dicomio.dataset.tolerant`; Pixel Data that is really a
+compressed stream under a native Transfer Syntax is read with the syntax
+its codestream names (:mod:`dicomio.pixels.identify`); valid elements after
+Pixel Data join the header, and only bytes that are no data element are
+reported.
 """
 
 from __future__ import annotations
