@@ -161,3 +161,14 @@ def test_elements_end_accepts_valid_elements_only():
     assert tolerant.elements_end(_Src(late), 0, True, True) == 0
     parsed = tolerant.read_elements(valid, False, True)
     assert parsed[0x7FE11001].value == b"\x00" * 10
+
+
+def test_hostile_nesting_is_refused_not_followed():
+    # 40 sequences nested in one another: deeper than any real file.
+    body = b""
+    for _ in range(40):
+        body = D.ITEM_LE + D.UNDEFINED + struct.pack("<HHI", 0x0008, 0x1140,
+                                                     0xFFFFFFFF) + body
+    data = D.big_endian_with_sequence(body)
+    with pytest.raises(ValueError, match="nested too deep"):
+        tolerant.read_header(io.BytesIO(data))

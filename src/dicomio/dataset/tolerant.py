@@ -74,34 +74,44 @@ class _Bad(ValueError):
     """These bytes are not data elements in the encoding tried."""
 
 
-class _File:
-    """``read(pos, n)`` and ``size`` over a seekable binary file object."""
+#: Element headers one parse may read: trying every encoding at every level
+#: of nested sequences must not turn a hostile file into a hang.
+_BUDGET = 1_000_000
 
-    def __init__(self, fh: BinaryIO) -> None:
-        self.fh = fh
+
+class _Counted:
+    """``read(pos, n)`` and ``size`` of a source, counting element headers."""
+
+    def __init__(self, read: Any, size: int) -> None:
+        self.read, self.size, self.left = read, size, _BUDGET
+
+    @classmethod
+    def file(cls, fh: BinaryIO) -> _Counted:
         here = fh.tell()
         fh.seek(0, 2)
-        self.size = fh.tell()
+        size = fh.tell()
         fh.seek(here)
 
-    def read(self, pos: int, n: int) -> bytes:
-        self.fh.seek(pos)
-        return self.fh.read(n)
+        def read(pos: int, n: int) -> bytes:
+            fh.seek(pos)
+            return fh.read(n)
+
+        return cls(read, size)
+
+    @classmethod
+    def of(cls, src: Any) -> _Counted:
+        """Wrap anything with ``read(pos, n)`` and ``size`` (or bytes)."""
+        if isinstance(src, (bytes, bytearray, memoryview)):
+            data = bytes(src)
+            return cls(lambda pos, n: data[pos:pos + n], len(data))
+        return cls(src.read, src.size)
 
 
-class _Bytes:
-    """The same over bytes."""
-
-    def __init__(self, data: bytes) -> None:
-        self.data = data
-        self.size = len(data)
-
-    def read(self, pos: int, n: int) -> bytes:
-        return self.data[pos:pos + n]
-
-
-def _element(src: Any, pos: int, enc: Encoding) -> tuple[int, str | None, int, int]:
+def _element(src: _Counted, pos: int, enc: Encoding) -> tuple[int, str | None, int, int]:
     """``(tag, VR, length, value start)`` of the element header at ``pos``."""
+    src.left -= 1
+    if src.left < 0:
+        raise _Bad("too many nested sequences to follow")
     head = src.read(pos, 12)
     if len(head) < 8:
         raise _Bad(f"the data end inside an element header at byte {pos}")
@@ -128,7 +138,7 @@ def _candidates(vr: str | None, outer: Encoding) -> list[Encoding]:
     return list(dict.fromkeys(order))
 
 
-def _sequence_end(src: Any, pos: int, length: int, vr: str | None,
+def _sequence_end(src: _Counted, pos: int, length: int, vr: str | None,
                   outer: Encoding, depth: int) -> tuple[int, Encoding]:
     """Where the items starting at ``pos`` end, and the encoding that fits."""
     if depth > _MAX_DEPTH:
@@ -143,7 +153,7 @@ def _sequence_end(src: Any, pos: int, length: int, vr: str | None,
     raise first
 
 
-def _items_end(src: Any, pos: int, length: int, enc: Encoding, depth: int) -> int:
+def _items_end(src: _Counted, pos: int, length: int, enc: Encoding, depth: int) -> int:
     limit = src.size if length == UNDEFINED else pos + length
     if limit > src.size:
         raise _Bad(f"a sequence at byte {pos} runs past the end of the data")
@@ -168,7 +178,7 @@ def _items_end(src: Any, pos: int, length: int, enc: Encoding, depth: int) -> in
             pos += 8 + size
 
 
-def _dataset_end(src: Any, pos: int, enc: Encoding, depth: int) -> int:
+def _dataset_end(src: _Counted, pos: int, enc: Encoding, depth: int) -> int:
     """Where an item of undefined length ends (after its delimiter)."""
     last = -1
     while True:
@@ -189,7 +199,7 @@ def _dataset_end(src: Any, pos: int, enc: Encoding, depth: int) -> int:
 
 def _plausible(head: bytes, enc: Encoding) -> int:
     """How many complete, plausible elements ``head`` starts with in ``enc``."""
-    src, pos, last, count = _Bytes(head), 0, -1, 0
+    src, pos, last, count = _Counted.of(head), 0, -1, 0
     while pos < len(head) and count < 8:
         try:
             tag, _, length, start = _element(src, pos, enc)
@@ -242,7 +252,7 @@ class Header:
     notes: list[str] = field(default_factory=list)
 
 
-def _meta(src: Any, fh: BinaryIO) -> tuple[bytes | None, FileMetaDataset, int, list[str]]:
+def _meta(src: _Counted, fh: BinaryIO) -> tuple[bytes | None, FileMetaDataset, int, list[str]]:
     """Preamble, File Meta, where the data set starts, and what was odd."""
     head = src.read(0, 132)
     notes: list[str] = []
@@ -258,7 +268,7 @@ def _meta(src: Any, fh: BinaryIO) -> tuple[bytes | None, FileMetaDataset, int, l
     return preamble, meta, fh.tell(), notes
 
 
-def _encoding(src: Any, meta: FileMetaDataset, start: int, notes: list[str]) -> Encoding:
+def _encoding(src: _Counted, meta: FileMetaDataset, start: int, notes: list[str]) -> Encoding:
     uid = str(meta.get("TransferSyntaxUID", "") or "")
     if uid == tsyntax.IMPLICIT_VR_LITTLE_ENDIAN:
         return IMPLICIT_LE
@@ -281,7 +291,7 @@ def read_header(fh: BinaryIO, path: str | None = None) -> Header:
     really written in, or kept as raw bytes (VR UN) when that fails too;
     each departure from the standard is noted in :attr:`Header.notes`.
     """
-    src = _File(fh)
+    src = _Counted.file(fh)
     preamble, meta, start, notes = _meta(src, fh)
     enc = _encoding(src, meta, start, notes)
     elems: list[Any] = []
@@ -318,13 +328,13 @@ def read_header(fh: BinaryIO, path: str | None = None) -> Header:
     return Header(ds, min(pos, src.size), notes)
 
 
-def _swapped_items(src: Any, pos: int, enc: Encoding) -> bool:
+def _swapped_items(src: _Counted, pos: int, enc: Encoding) -> bool:
     """A defined-length sequence whose first item tag has the other byte order."""
     other = "<" if not enc[1] else ">"
     return src.read(pos, 4) == struct.pack(other + "HH", 0xFFFE, 0xE000)
 
 
-def _sequence(src: Any, tag: int, vr: str | None, start: int, end: int, length: int,
+def _sequence(src: _Counted, tag: int, vr: str | None, start: int, end: int, length: int,
               inner: Encoding, outer: Encoding, charset: Any,
               notes: list[str]) -> Any:
     """The sequence element at ``start`` (its value), read in ``inner``."""
@@ -368,6 +378,7 @@ def elements_end(src: Any, pos: int, implicit: bool, little: bool,
     """
     enc = (implicit, little)
     last = after
+    src = _Counted.of(src)
     while pos < src.size - 1:
         try:
             tag, vr, length, start = _element(src, pos, enc)

@@ -157,9 +157,10 @@ class Opening(FrameLayout):
         implicit, little = encoding(head.dataset)
         assert self._reader is not None
         loc = locate_pixel_data(self._reader, head.tell, little, implicit)
-        if loc is not None and "Rows" in head.dataset:
-            self.warnings.extend(head.notes)
-            self.dataset = head.dataset
+        if loc is None or "Rows" not in head.dataset:
+            return None
+        self.warnings.extend(head.notes)
+        self.dataset = head.dataset
         return loc
 
     def _syntax(self, ds: Dataset) -> TransferSyntax:
