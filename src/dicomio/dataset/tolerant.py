@@ -28,18 +28,19 @@ Nothing here looks at pixel bytes: parsing stops before Pixel Data.
 
 from __future__ import annotations
 
+import io
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
-import pydicom
 from pydicom.charset import convert_encodings, default_encoding
 from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset, FileDataset, FileMetaDataset
-from pydicom.filebase import DicomBytesIO
 from pydicom.filereader import _read_file_meta_info, read_dataset, read_sequence
 from pydicom.tag import BaseTag
 from pydicom.valuerep import EXPLICIT_VR_LENGTH_32, VR
+from pydicom.values import convert_string
 
 from .. import tsyntax
 
@@ -82,8 +83,10 @@ _BUDGET = 1_000_000
 class _Counted:
     """``read(pos, n)`` and ``size`` of a source, counting element headers."""
 
-    def __init__(self, read: Any, size: int) -> None:
-        self.read, self.size, self.left = read, size, _BUDGET
+    def __init__(self, read: Callable[[int, int], bytes], size: int) -> None:
+        self.read = read
+        self.size = size
+        self.left = _BUDGET
 
     @classmethod
     def file(cls, fh: BinaryIO) -> _Counted:
@@ -317,7 +320,7 @@ def read_header(fh: BinaryIO, path: str | None = None) -> Header:
                            "runs past the end of the file")
             value = src.read(vstart, length)
             if tag == 0x00080005:
-                charset = convert_encodings(pydicom.values.convert_string(value, enc[1]))
+                charset = convert_encodings(convert_string(value, enc[1]))
             elems.append(RawDataElement(BaseTag(tag), vr, length, value, vstart,
                                         enc[0], enc[1]))
         pos = end
@@ -340,7 +343,7 @@ def _sequence(src: _Counted, tag: int, vr: str | None, start: int, end: int, len
     """The sequence element at ``start`` (its value), read in ``inner``."""
     name = f"({tag >> 16:04X},{tag & 0xFFFF:04X})"
     value = src.read(start, end - start)
-    fp = DicomBytesIO(value)
+    fp = io.BytesIO(value)
     try:
         seq = read_sequence(fp, inner[0], inner[1], length, charset, offset=start)
         if fp.tell() != len(value):
@@ -405,5 +408,5 @@ def elements_end(src: Any, pos: int, implicit: bool, little: bool,
 
 def read_elements(data: bytes, implicit: bool, little: bool) -> Dataset:
     """Parse ``data`` (whole data elements, as :func:`elements_end` found)."""
-    fp = DicomBytesIO(data)
+    fp = io.BytesIO(data)
     return read_dataset(fp, implicit, little, bytelength=len(data))
