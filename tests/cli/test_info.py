@@ -95,3 +95,26 @@ def test_info_dicomdir_corpus() -> None:
     for line in proc.stderr.splitlines():
         assert line.startswith("dicomio: warning: "), line
     assert not re.search(r"\.py:\d+: \w*Warning", proc.stderr), proc.stderr
+
+
+def test_info_on_files_opened_tolerantly(tmp_path: Path) -> None:
+    # No preamble before 'DICM'; a data set without File Meta whose first
+    # element is not in group 0008 (tests/_defects.py).
+    from tests import _defects as D
+
+    ds = D.dataset()
+    for tag in [t for t in ds.keys() if t.group == 0x0008]:
+        del ds[tag]
+    cases = {
+        "dicm-first.dcm": (D.dicm_at_zero(), "no preamble: the file starts with 'DICM'"),
+        "no-meta": (D.data_set_bytes(ds, "ImplicitVRLittleEndian"),
+                    "no File Meta (so no Transfer Syntax UID): assumed Implicit VR "
+                    "Little Endian from the first elements"),
+    }
+    for name, (data, warning) in cases.items():
+        path = tmp_path / name
+        path.write_bytes(data)
+        proc = run("info", "--json", path)
+        assert proc.returncode == 0, proc.stderr
+        assert json.loads(proc.stdout)["shape"] == [3, 20, 24]
+        assert f"dicomio: warning: {path}: {warning}" in proc.stderr

@@ -128,8 +128,6 @@ def test_header_kept_and_file_meta_regenerated(tmp_path):
     assert (b.BitsStored, b.PixelRepresentation) == (16, 1)
 
 
-# dicomio's header reader warns that it ignores what follows Pixel Data.
-@pytest.mark.filterwarnings("ignore:.*after Pixel Data ignored")
 def test_elements_after_pixel_data_kept(tmp_path):
     src = tmp_path / "src.dcm"
     ds = encode.make_dataset(np.arange(64, dtype=np.uint8).reshape(8, 8))

@@ -167,3 +167,39 @@ def test_scan_threads_give_the_same_result(tmp_path: Path) -> None:
     write_stack(tmp_path, 40)
     results = [S.scan(tmp_path, threads=t) for t in (None, 1, 4)]
     assert len({tuple(r.series[0].slices) for r in results}) == 1
+
+
+def test_files_opened_tolerantly_scan_and_read(tmp_path: Path) -> None:
+    # One series of four slices, three of them with a defect GDCM tolerates:
+    # no File Meta, a UN sequence in a Big Endian file, compressed Pixel Data
+    # under a native Transfer Syntax (tests/_defects.py).
+    from tests import _defects as D
+
+    uid = generate_uid()
+    slices = D.FRAMES16[:1].repeat(4, axis=0) + np.arange(4, dtype=np.uint16)[:, None, None]
+
+    def opts(k: int) -> dict:
+        return dict(series_instance_uid=uid, image_position=(0.0, 0.0, 2.0 * k),
+                    image_orientation=(1, 0, 0, 0, 1, 0), pixel_spacing=(0.5, 0.5))
+
+    (tmp_path / "a").write_bytes(D.file_bytes(slices[0], **opts(0)))
+    (tmp_path / "b").write_bytes(D.no_file_meta("ImplicitVRLittleEndian",
+                                                frames=slices[1], **opts(1)))
+    (tmp_path / "c").write_bytes(D.big_endian_with_sequence(
+        D.items_le(D.ITEM_IMPLICIT), frames=slices[2], **opts(2)))
+    (tmp_path / "d").write_bytes(D.relabel(
+        D.file_bytes(slices[3], "JPEGLSLossless", **opts(3)), "1.2.840.10008.1.2.1"))
+    result = S.scan(tmp_path)
+    assert result.n_skipped == 0 and len(result.series) == 1
+    assert result.file_warnings == {str(tmp_path / "c"): [
+        "(0009,1010) is a UN element of undefined length whose items are Implicit "
+        "VR Little Endian inside Explicit VR Big Endian data; read as such"]}
+    with pytest.warns(Warning) as caught:
+        volume = result.series[0].read()
+    np.testing.assert_array_equal(volume, slices)
+    said = {str(w.message) for w in caught}
+    assert f"{tmp_path / 'b'}: no File Meta (so no Transfer Syntax UID): assumed " \
+        "Implicit VR Little Endian from the first elements" in said
+    assert f"{tmp_path / 'd'}: Pixel Data is an encapsulated JPEGLSLossless stream " \
+        "although the Transfer Syntax says ExplicitVRLittleEndian" in said
+    assert any(str(tmp_path / "c") in text for text in said)

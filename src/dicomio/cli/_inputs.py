@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from ..dataset.tolerant import starts_like_dataset
 from ..sources.remote import is_url
 
 __all__ = ["InputError", "check_input", "is_dicom_file", "looks_like_dicom", "scan",
@@ -31,17 +32,15 @@ class InputError(Exception):
 
 def _head(path: str | os.PathLike[str]) -> bytes:
     with open(path, "rb") as fh:
-        return fh.read(132)
+        return fh.read(512)
 
 
 def looks_like_dicom(head: bytes) -> bool:
-    """The first 132 bytes of a file: ``DICM`` at byte 128, or a data set
-    without preamble (ACR-NEMA, stripped meta) starting with a group 0002 or
-    0008 tag in either byte order. The same rule as the folder scan's."""
-    if head[128:132] == b"DICM":
-        return True
-    return head[:2] in (b"\x08\x00", b"\x00\x08", b"\x02\x00", b"\x00\x02") \
-        and len(head) >= 8
+    """The first 512 bytes of a file: ``DICM`` at byte 128 (or 0), or a data
+    set without preamble (ACR-NEMA, stripped meta) whose first elements are
+    plausible. The same rule as the folder scan's
+    (:func:`dicomio.dataset.tolerant.starts_like_dataset`)."""
+    return starts_like_dataset(head)
 
 
 def is_dicom_file(path: str | os.PathLike[str]) -> bool:

@@ -153,8 +153,8 @@ def _transcoded(src: Any, ts: TransferSyntax, level: Any, lossless: bool | None,
                      level=level, bits_stored=bits_stored, lossless=lossless,
                      **options)
         _check_range(plan, stack)
+        # img.dataset also holds the elements stored after Pixel Data.
         ds = copy.deepcopy(_without_pixels(img.dataset))
-        _add_trailing(ds, src)
         source_ts = img.transfer_syntax
         keyword = getattr(getattr(img, "_loc", None), "keyword", "PixelData")
     value, vr, encoded_size, eot = _pixels(plan, stack)
@@ -198,18 +198,6 @@ def _without_pixels(ds: Dataset) -> Dataset:
     if getattr(ds, "file_meta", None) is not None:
         out.file_meta = ds.file_meta
     return out
-
-
-def _add_trailing(ds: Dataset, src: Any) -> None:
-    """Add the elements stored after Pixel Data (the header read stops there)."""
-    if not isinstance(src, (str, os.PathLike)):
-        return
-    import pydicom
-
-    full = pydicom.dcmread(src, defer_size=256, force=True)
-    for elem in full:
-        if elem.tag > 0x7FE00010 and elem.tag != 0xFFFCFFFC and elem.tag not in ds:
-            ds.add(copy.deepcopy(full[elem.tag]))
 
 
 def _pixels(plan: _Plan, stack: np.ndarray

@@ -7,6 +7,7 @@ from typing import NoReturn
 
 from imageio.core.request import URI_FILENAME, InitializationError, Request
 
+from ..dataset.tolerant import starts_like_dataset
 from ..errors import DicomioError, InvalidDicomError
 from ..sources.remote import is_url, parse_dicomweb
 from .registration import EXTENSIONS
@@ -67,6 +68,8 @@ def classify(request: Request) -> str:
         refuse(request.filename, f"cannot read the first bytes: {exc}")
     if head[_MAGIC_AT:_MAGIC_AT + 4] == _MAGIC:
         return "dicomdir" if is_path and _DICOMDIR_META in head else "file"
+    if head[:4] == _MAGIC:  # no preamble, but the prefix: unmistakable
+        return "file"
     if request.extension in EXTENSIONS and _starts_like_dataset(head):
         return "file"
     if not head:
@@ -77,20 +80,7 @@ def classify(request: Request) -> str:
 
 
 def _starts_like_dataset(head: bytes) -> bool:
-    """A data set written without preamble: its first tag is (0002,xxxx) or
-    (0008,xxxx), followed by an explicit VR or a 4-byte implicit length."""
-    if len(head) < 8:
-        return False
-    for order in ("little", "big"):
-        group = int.from_bytes(head[0:2], order)
-        if group not in (0x0002, 0x0008):
-            continue
-        vr = head[4:6]
-        if vr.isalpha() and vr.isupper():
-            return True
-        # Implicit VR: a 4-byte value length, even, and small for group 0002
-        # or 0008 elements (binary noise rarely passes both tests).
-        length = int.from_bytes(head[4:8], order)
-        if length % 2 == 0 and length < 1 << 16:
-            return True
-    return False
+    """A data set written without preamble: ``DICM`` at byte 0, or first
+    elements that are plausible in some encoding (see
+    :func:`dicomio.dataset.tolerant.starts_like_dataset`)."""
+    return starts_like_dataset(head)

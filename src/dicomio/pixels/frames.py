@@ -42,6 +42,11 @@ def locate_pixel_data(reader: _Reader, tell: int, little: bool, implicit: bool
     keyword = {0x10: "PixelData", 0x08: "FloatPixelData",
                0x09: "DoubleFloatPixelData"}[elem]
     vr_b = head[4:6]
+    if implicit and vr_b in (b"OB", b"OW", b"OF", b"OD") and head[6:8] == b"\0\0":
+        # The header promised implicit VR but the element is explicit, as
+        # pydicom found too ("Expected implicit VR, but found explicit VR");
+        # read as implicit, these bytes would be an odd length, never valid.
+        implicit = False
     if not implicit and not (vr_b.isalpha() and vr_b.isupper()):
         # The header promised explicit VR but the element is implicit (pydicom
         # tolerates this and so do we).

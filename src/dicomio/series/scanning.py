@@ -18,7 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import pydicom
+from pydicom.dataset import Dataset
 
+from ..dataset import tolerant
 from ..errors import SeriesError
 from ..sources.remote import is_url
 from . import pacing
@@ -84,15 +86,11 @@ def _describe_class(sop_class: str) -> str:
 
 
 def _looks_like_dicom(head: bytes) -> bool:
-    """Cheap test on a file's first 132 bytes: the DICM magic, or a raw
-    dataset starting with group 0002/0008."""
-    if head[128:132] == b"DICM":
-        return True
-    # Files without preamble (ACR-NEMA style, or stripped meta) start with a
-    # group 0x0002 or 0x0008 tag in either byte order; anything else (text,
-    # PNG, ZIP, ...) is rejected without parsing.
-    return head[:2] in (b"\x08\x00", b"\x00\x08", b"\x02\x00", b"\x00\x02") \
-        and len(head) >= 8
+    """Cheap test on a file's first bytes: the DICM magic, or a data set
+    without preamble (ACR-NEMA style, or stripped File Meta) whose first
+    elements are plausible in some encoding; anything else (text, PNG,
+    ZIP, ...) is rejected without parsing."""
+    return tolerant.starts_like_dataset(head)
 
 
 @dataclass
@@ -139,11 +137,16 @@ def _scan_file(path: str, known_class: str | None = None) -> _Outcome:
     # at (Pixel Data) goes to the records, so reading never parses again.
     with fh:
         try:
-            head = fh.read(132)
+            head = fh.read(512)
         except OSError:
             return _Outcome(path, reason="not DICOM")
         if not _looks_like_dicom(head):
             return _Outcome(path, reason="not DICOM")
+        # A header pydicom cannot parse (no preamble before 'DICM', a UN
+        # sequence in a Big Endian file...) is read tolerantly (tell None:
+        # the image reopens the file, and says what it assumed).
+        ds: Dataset | None
+        tell: int | None = None
         try:
             fh.seek(0)
             try:
@@ -153,12 +156,19 @@ def _scan_file(path: str, known_class: str | None = None) -> _Outcome:
                 # an image's identity (a forced parse of junk yields neither).
                 fh.seek(0)
                 ds = pydicom.dcmread(fh, stop_before_pixels=True, force=True)
-                if "SOPClassUID" not in ds and "Rows" not in ds:
-                    return _Outcome(path, reason="not DICOM")
-            tell = fh.tell()
+                if "SOPClassUID" in ds or "Rows" in ds:
+                    tell = fh.tell()
+                else:
+                    ds = _tolerant_header(fh, path)
+                    if ds is None:
+                        return _Outcome(path, reason="not DICOM")
+            else:
+                tell = fh.tell()
         except Exception as exc:  # pydicom raises many types on broken headers
-            return _Outcome(path, reason="unreadable DICOM header",
-                            detail=f"{type(exc).__name__}: {exc}")
+            ds = _tolerant_header(fh, path)
+            if ds is None:
+                return _Outcome(path, reason="unreadable DICOM header",
+                                detail=f"{type(exc).__name__}: {exc}")
     meta = getattr(ds, "file_meta", None)
     sop_class = str(_get(ds, "SOPClassUID", "") or
                     (meta.get("MediaStorageSOPClassUID", "") if meta else ""))
@@ -175,6 +185,18 @@ def _scan_file(path: str, known_class: str | None = None) -> _Outcome:
     except Exception as exc:  # malformed values in an otherwise valid header
         return _Outcome(path, reason="unreadable DICOM header",
                         detail=f"{type(exc).__name__}: {exc}")
+
+
+def _tolerant_header(fh: Any, path: str) -> Dataset | None:
+    """The header read by :func:`dicomio.dataset.tolerant.read_header`, its
+    notes issued as warnings (the scan collects them per file), or None."""
+    try:
+        head = tolerant.read_header(fh, path)
+    except Exception:  # noqa: BLE001 - pydicom's reason is the one to give
+        return None
+    for note in head.notes:
+        warnings.warn(note, UserWarning, stacklevel=2)
+    return head.dataset
 
 
 def _resolve_case(base: Path, parts: Sequence[str]) -> Path:
