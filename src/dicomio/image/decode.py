@@ -159,7 +159,7 @@ class FrameDecoding(FrameLayout):
             with self._lock:
                 self._infos[i] = fi
             return fi
-        raise self._err(DecodeError, "every capable backend failed", frame=i, tried=tried)
+        raise self._err(DecodeError, _all_failed(spec), frame=i, tried=tried)
 
     def _finish(self, dec: Any, ctx: FrameContext, dest: np.ndarray, info: Any) -> str:
         spec = self.spec
@@ -279,3 +279,13 @@ def _not_tried(cands: Sequence[Backend]) -> list[tuple[str, str]]:
     # Crash-prone C decoders never see a stream whose header is already wrong.
     return [(b.name, "not run: the stream was rejected before decoding")
             for b in cands]
+
+
+def _all_failed(spec: Any) -> str:
+    """The message when no backend decoded a frame, naming a JPEG process."""
+    ts = spec.transfer_syntax
+    if not getattr(ts, "process", ""):
+        return "every capable backend failed"
+    retired = "retired " if ts.retired else ""
+    return (f"every capable backend failed; the file uses {retired}JPEG "
+            f"{ts.process}, which no installed backend decoded")
