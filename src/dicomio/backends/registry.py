@@ -194,10 +194,14 @@ def candidates(spec: PixelSpec, backend: str | Iterable[str] | None = None
     else:
         order = _ordered(ts.family)
     capable = [b for b in (get(n) for n in order) if _supports(b, spec)]
+    if not capable and backend is None and ts.retired:
+        raise UnsupportedTransferSyntaxError(_no_decoder(ts, order),
+                                             transfer_syntax=str(ts))
     if not capable:
-        what = f"backend {', '.join(order)}" if backend is not None else "no backend"
+        what = (f"backend {', '.join(order)} cannot" if backend is not None
+                else "no backend can")
         raise UnsupportedTransferSyntaxError(
-            f"{what} can decode {spec.bits_stored}-bit "
+            f"{what} decode {spec.bits_stored}-bit "
             f"{spec.samples_per_pixel}-sample data in this syntax",
             transfer_syntax=str(ts),
         )
@@ -210,6 +214,29 @@ def candidates(spec: PixelSpec, backend: str | Iterable[str] | None = None
             tried=[(b.name, b.unavailable_reason or "not installed") for b in capable],
         )
     return ready
+
+
+#: Why no built-in backend claims a retired JPEG syntax (measured here).
+_WHY_NOT = {
+    "lossless arithmetic": (
+        "libjpeg-turbo (imagecodecs, Pillow) is built without it, GDCM does not "
+        "know the syntax, and no installed encoder writes a stream to verify "
+        "pylibjpeg-libjpeg on"),
+    "hierarchical": (
+        "libjpeg-turbo (imagecodecs, Pillow) and GDCM do not implement the "
+        "hierarchical mode"),
+}
+
+
+def _no_decoder(ts: Any, order: Iterable[str]) -> str:
+    """The message for a retired JPEG syntax no installed backend decodes."""
+    claimed = [n for n in order if ts.uid in get(n).syntaxes]
+    lossless_arith = "lossless, arithmetic" in ts.process
+    why = _WHY_NOT["lossless arithmetic" if lossless_arith else "hierarchical"]
+    if claimed:  # claimed, but not for this data (bit depth, samples)
+        why = f"{', '.join(claimed)} cannot decode this bit depth or sample count"
+    return (f"no installed backend decodes JPEG {ts.process}, the process this "
+            f"retired Transfer Syntax names: {why}")
 
 
 def _supports(b: Backend, spec: PixelSpec) -> bool:
