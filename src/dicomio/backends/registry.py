@@ -208,8 +208,9 @@ def candidates(spec: PixelSpec, backend: str | Iterable[str] | None = None
     ready = [b for b in capable if b.available()]
     if not ready:
         hints = "; ".join(f"{b.name}: {b.install}" for b in capable)
+        uses = f" (JPEG {ts.process})" if ts.retired else ""
         raise BackendUnavailableError(
-            f"no installed backend decodes this syntax. Install one of: {hints}",
+            f"no installed backend decodes this syntax{uses}. Install one of: {hints}",
             transfer_syntax=str(ts),
             tried=[(b.name, b.unavailable_reason or "not installed") for b in capable],
         )
@@ -219,12 +220,13 @@ def candidates(spec: PixelSpec, backend: str | Iterable[str] | None = None
 #: Why no built-in backend claims a retired JPEG syntax (measured here).
 _WHY_NOT = {
     "lossless arithmetic": (
-        "libjpeg-turbo (imagecodecs, Pillow) is built without it, GDCM does not "
-        "know the syntax, and no installed encoder writes a stream to verify "
+        "libjpeg-turbo (imagecodecs) refuses lossless arithmetic coding "
+        "(\"Requested feature was omitted at compile time\"), GDCM does not know "
+        "the syntax, and no installed encoder writes such a stream to verify "
         "pylibjpeg-libjpeg on"),
     "hierarchical": (
-        "libjpeg-turbo (imagecodecs, Pillow) and GDCM do not implement the "
-        "hierarchical mode"),
+        "libjpeg-turbo (imagecodecs, Pillow) and GDCM refuse the hierarchical "
+        "mode, and pylibjpeg-libjpeg (which decodes it) is not installed"),
 }
 
 

@@ -183,7 +183,10 @@ def make_retired_dataset(frames: np.ndarray, transfer_syntax: str | TransferSynt
                         + DECODE_ONLY.get(ts.keyword, "not a retired JPEG syntax"))
     base, default = _recoder(ts)
     bits = kwargs.get("bits_stored") or np.asarray(frames).dtype.itemsize * 8
-    if recode is not None and base == "JPEGBaseline8Bit" and bits > 8:
+    if base == "JPEGBaseline8Bit" and bits > 8:
+        if recode is None:
+            raise _fail(ts, f"jpegtran (libjpeg-turbo 2.1) re-codes 8-bit JPEG only, "
+                            f"not {bits}-bit; pass recode= for 12-bit streams")
         base = "JPEGExtended12Bit"
     ds = make_dataset(frames, base, **kwargs)
     n = int(ds.get("NumberOfFrames", 1))
