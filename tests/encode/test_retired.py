@@ -23,7 +23,7 @@ from dicomio.encode.retired import (
     make_retired_dataset,
     one_frame_hierarchical,
 )
-from dicomio.errors import EncodeError
+from dicomio.errors import EncodeError, UnsupportedTransferSyntaxError
 from dicomio.pixels import codestream as cs
 from dicomio.samples import _phantom
 from dicomio.tsyntax import lookup
@@ -112,9 +112,31 @@ def test_lossy_backends_agree(keyword, arr):
 def test_hierarchical_lossless_is_bit_exact(arr, bits):
     kwargs = {"photometric": "RGB"} if arr.ndim == 3 else {"bits_stored": bits}
     ds = make_retired_dataset(arr, "JPEGLosslessHierarchical28", predictor=6, **kwargs)
+    (frame,) = _frames(ds)
+    # Two frames: SOF3 (the image without its two low bits), then a
+    # differential SOF7 frame adding them, which the decoder must apply.
+    assert frame.index(b"\xff\xde") < frame.index(b"\xff\xc3") < frame.index(
+        b"\xff\xc7")
     got = _read(ds, "pylibjpeg")
     np.testing.assert_array_equal(got, arr)
     assert DicomImage(encode.dataset_bytes(ds)).read().dtype == arr.dtype
+    # The first frame alone is not the image: the differential frame counts.
+    coarse = make_retired_dataset(arr & ~np.array(3, arr.dtype),
+                                  "JPEGLosslessHierarchical28",
+                                  recode=one_frame_hierarchical, **kwargs)
+    first = _read(coarse, "pylibjpeg")
+    assert not np.array_equal(first, arr)
+    np.testing.assert_array_equal(first, arr & ~np.array(3, arr.dtype))
+
+
+def test_hierarchical_above_12_bits_names_the_limit():
+    # libjpeg refuses hierarchical frames that are not 8 or 12 bits.
+    ds = make_retired_dataset(_phantom.ct(32, 32), "JPEGLosslessHierarchical28")
+    with pytest.raises(UnsupportedTransferSyntaxError) as info:
+        DicomImage(encode.dataset_bytes(ds)).read()
+    assert ("no installed backend decodes JPEG Process 28 (hierarchical lossless, "
+            "Huffman)") in str(info.value)
+    assert "pylibjpeg cannot decode 16-bit 1-sample data" in str(info.value)
 
 
 def test_multiframe_and_offset_tables():

@@ -44,8 +44,9 @@ __all__ = ["PylibjpegBackend", "backend"]
 
 # Thomas Richter's libjpeg decodes the retired arithmetic and progressive
 # processes (.52-.56) and the hierarchical mode (.59-.65: measured on
-# one-frame hierarchical streams, DHP then a non-differential frame); nothing
-# here writes lossless arithmetic coding (.58, .66) to verify it on.
+# one-frame hierarchical streams, DHP then a non-differential frame, and on
+# two-frame lossless ones with a differential frame), 8 and 12 bits only;
+# nothing here writes lossless arithmetic coding (.58, .66) to verify it on.
 _LIBJPEG = family_syntaxes("jpeg", "jpegls",
                            retired=(52, 53, 54, 55, 56, 59, 60, 61, 62, 63, 64, 65))
 _OPENJPEG = family_syntaxes("jpeg2k", "htj2k")
@@ -177,6 +178,12 @@ class PylibjpegBackend(Backend):
         if uid in _HTJ2K:
             # High-throughput decoding arrived in the OpenJPEG 2.5 C library.
             return tuple(mod.utils.get_openjpeg_version()) >= (2, 5)
+        ts = spec.transfer_syntax
+        if ts.retired and "hierarchical" in ts.process:
+            # libjpeg 2.5 refuses hierarchical frames of other precisions
+            # ("frame precision in lossy mode must be 8 or 12"), measured on
+            # 13- to 16-bit lossless ones.
+            return spec.bits_stored <= 12 and (ts.lossy or spec.bits_stored in (8, 12))
         if uid in _RLE and spec.bits_allocated == 1:
             return Version(str(mod.__version__)) >= Version("2.2")
         return True

@@ -195,7 +195,7 @@ def candidates(spec: PixelSpec, backend: str | Iterable[str] | None = None
         order = _ordered(ts.family)
     capable = [b for b in (get(n) for n in order) if _supports(b, spec)]
     if not capable and backend is None and ts.retired:
-        raise UnsupportedTransferSyntaxError(_no_decoder(ts, order),
+        raise UnsupportedTransferSyntaxError(_no_decoder(spec, order),
                                              transfer_syntax=str(ts))
     if not capable:
         what = (f"backend {', '.join(order)} cannot" if backend is not None
@@ -230,13 +230,15 @@ _WHY_NOT = {
 }
 
 
-def _no_decoder(ts: Any, order: Iterable[str]) -> str:
+def _no_decoder(spec: PixelSpec, order: Iterable[str]) -> str:
     """The message for a retired JPEG syntax no installed backend decodes."""
+    ts = spec.transfer_syntax
     claimed = [n for n in order if ts.uid in get(n).syntaxes]
     lossless_arith = "lossless, arithmetic" in ts.process
     why = _WHY_NOT["lossless arithmetic" if lossless_arith else "hierarchical"]
     if claimed:  # claimed, but not for this data (bit depth, samples)
-        why = f"{', '.join(claimed)} cannot decode this bit depth or sample count"
+        why = (f"{', '.join(claimed)} cannot decode {spec.bits_stored}-bit "
+               f"{spec.samples_per_pixel}-sample data in it")
     return (f"no installed backend decodes JPEG {ts.process}, the process this "
             f"retired Transfer Syntax names: {why}")
 

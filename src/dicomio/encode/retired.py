@@ -15,10 +15,12 @@ frame (with ``jpegtran``, or any callable given), checks that the new stream
 really uses a process of the syntax, and wraps it under the retired UID. The
 Debian build of ``jpegtran`` (2.1) handles 8-bit data only.
 
-The hierarchical syntaxes (.59 to .65) get the shortest valid hierarchical
-stream, one non-differential frame after a DHP segment
-(:func:`one_frame_hierarchical`); lossless arithmetic coding (.58, .66) has
-no writer here at all.
+The hierarchical DCT syntaxes (.59 to .64) get the shortest valid
+hierarchical stream, one non-differential frame after a DHP segment
+(:func:`one_frame_hierarchical`). Hierarchical lossless (.65) gets two
+frames: the image without its two low bits, then a differential frame that
+adds them (:func:`add_differential_frame`). Lossless arithmetic coding (.58,
+.66) has no writer here at all.
 """
 
 from __future__ import annotations
@@ -39,10 +41,11 @@ from ..errors import DicomioError
 from ..pixels.codestream import jpeg_process, parse_jpeg
 from ..pixels.codestream.process import SYNTAX_MODES
 from ..tsyntax import TransferSyntax
-from .dataset import make_dataset
+from .dataset import _as_array, _split_frames, make_dataset
 from .plan import DECODE_ONLY, _fail, _lookup
 
 __all__ = ["make_retired_dataset", "jpegtran", "one_frame_hierarchical",
+           "add_differential_frame",
            "JPEGTRAN_ARGS", "HIERARCHICAL_BASE", "DECODE_ONLY"]
 
 #: ``jpegtran`` arguments that re-code a baseline stream into each
@@ -139,6 +142,57 @@ def one_frame_hierarchical(stream: bytes) -> bytes:
     raise ValueError("no non-differential frame header before the first scan")
 
 
+def _segment(code: int, body: bytes) -> bytes:
+    return bytes([0xFF, code]) + (len(body) + 2).to_bytes(2, "big") + body
+
+
+def _huffman_low_bits(diff: np.ndarray) -> bytes:
+    """Entropy-code differences 0..3: category code (2 bits: 00, 01, 10 for
+    categories 0, 1, 2) then the category's extra bits, FF bytes stuffed."""
+    out = bytearray()
+    acc = n = 0
+    for v in diff.ravel().tolist():
+        cat = v.bit_length()
+        acc, n = (acc << 2) | cat, n + 2
+        if cat:
+            acc, n = (acc << cat) | v, n + cat
+        while n >= 8:
+            n -= 8
+            out.append((acc >> n) & 0xFF)
+            if out[-1] == 0xFF:
+                out.append(0)
+            acc &= (1 << n) - 1
+    if n:  # pad with 1-bits (T.81 F.1.2.3)
+        out.append(((acc << (8 - n)) | ((1 << (8 - n)) - 1)) & 0xFF)
+        if out[-1] == 0xFF:
+            out.append(0)
+    return bytes(out)
+
+
+def add_differential_frame(stream: bytes, image: np.ndarray) -> bytes:
+    """A two-frame hierarchical lossless stream (Process 28) decoding to ``image``.
+
+    ``stream`` is a lossless (SOF3) stream of ``image & ~3``, one sample per
+    pixel or interleaved colour without subsampling. The result is DHP, that
+    frame, then a differential lossless frame (SOF7, T.81 J.1.3.3: no
+    predictor, Ss = 0) whose Huffman-coded differences are the two low bits
+    the first frame lacks; a decoder adds them to the first frame's output.
+    """
+    info = parse_jpeg(stream)
+    if info.sof != 0xC3 or any(s != (1, 1) for s in info.sampling):
+        raise ValueError("the first frame must be lossless JPEG (SOF3) without "
+                         "subsampling")
+    sof = stream.index(b"\xff\xc3")
+    header = stream[sof + 4:sof + 2 + int.from_bytes(stream[sof + 2:sof + 4], "big")]
+    ids = info.component_ids
+    diff = np.asarray(image).astype(np.int64) & 3
+    dht = _segment(0xC4, bytes([0x01, 0, 3] + [0] * 14 + [0, 1, 2]))  # table 1
+    sos = bytes([len(ids)]) + b"".join(bytes([c, 0x10]) for c in ids) + bytes(3)
+    return (b"\xff\xd8" + _segment(0xDE, header) + stream[2:stream.rindex(b"\xff\xd9")]
+            + _segment(0xDD, bytes(2)) + dht + _segment(0xC7, header)
+            + _segment(0xDA, sos) + _huffman_low_bits(diff) + b"\xff\xd9")
+
+
 def _recoder(ts: TransferSyntax) -> tuple[str, Callable[[bytes], bytes]]:
     """The syntax to encode first and the re-coding that follows."""
     base = HIERARCHICAL_BASE.get(ts.keyword)
@@ -161,7 +215,8 @@ def make_retired_dataset(frames: np.ndarray, transfer_syntax: str | TransferSynt
         As for :func:`~dicomio.encode.make_dataset`.
     transfer_syntax : str
         A retired syntax this module writes: .52 to .56 (``jpegtran``), .59
-        to .65 (one-frame hierarchical streams).
+        to .64 (one-frame hierarchical streams), .65 (two frames, the second
+        differential).
     recode : callable, optional
         ``bytes -> bytes``, turning each JPEG baseline (or, above 8 bits,
         extended) stream into the syntax's process; the default is
@@ -188,12 +243,20 @@ def make_retired_dataset(frames: np.ndarray, transfer_syntax: str | TransferSynt
             raise _fail(ts, f"jpegtran (libjpeg-turbo 2.1) re-codes 8-bit JPEG only, "
                             f"not {bits}-bit; pass recode= for 12-bit streams")
         base = "JPEGExtended12Bit"
+    fine = None
+    if ts.keyword == "JPEGLosslessHierarchical28" and recode is None:
+        # Two frames: the image without its two low bits, then a
+        # differential frame adding them (add_differential_frame).
+        fine, _ = _split_frames(ts, _as_array(frames), kwargs.get("multiframe"),
+                                kwargs.get("photometric"))
+        frames = fine & ~np.array(3, fine.dtype)
     ds = make_dataset(frames, base, **kwargs)
     n = int(ds.get("NumberOfFrames", 1))
     streams = []
     for i, old in enumerate(generate_frames(ds.PixelData, number_of_frames=n)):
         try:
-            new = bytes((recode or default)(bytes(old)))
+            new = (add_differential_frame(bytes(old), fine[i]) if fine is not None
+                   else bytes((recode or default)(bytes(old))))
         except DicomioError:
             raise
         except Exception as exc:

@@ -301,7 +301,7 @@ SAMPLES: tuple[dict[str, Any], ...] = (
         ("JPEGFullProgressionHierarchical2527", "grey", 8, None,
          "grey 8-bit, hierarchical full progression, arithmetic (Process 25)"),
         ("JPEGLosslessHierarchical28", "grey", 12, None,
-         "grey 12-bit, hierarchical lossless, Huffman (Process 28)"),
+         "grey 12-bit, hierarchical lossless with a differential frame (Process 28)"),
     )
 )
 
