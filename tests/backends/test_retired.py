@@ -92,12 +92,17 @@ def test_hierarchical_without_libjpeg_says_what_to_install(monkeypatch):
 
 def test_every_backend_failing_names_the_process():
     ds = make_retired_dataset(GREY, "JPEGFullProgressionNonHierarchical1012")
-    frame = next(iter(pydicom.encaps.generate_frames(ds.PixelData,
-                                                     number_of_frames=1)))
-    scan = frame.index(b"\xff\xda")
-    # Garbage after the first scan header: every decoder fails on it.
-    bad = bytes(frame[:scan + 12]) + b"\xff\x02" * 64 + b"\xff\xd9"
-    ds.PixelData = pydicom.encaps.encapsulate([bad])
+    frame = bytes(next(iter(pydicom.encaps.generate_frames(ds.PixelData,
+                                                           number_of_frames=1))))
+    # Without its Huffman tables (DHT segments dropped) every decoder fails;
+    # the header still parses.
+    bad, pos = bytearray(frame[:2]), 2
+    while frame[pos + 1] != 0xDA:
+        end = pos + 2 + int.from_bytes(frame[pos + 2:pos + 4], "big")
+        if frame[pos + 1] != 0xC4:
+            bad += frame[pos:end]
+        pos = end
+    ds.PixelData = pydicom.encaps.encapsulate([bytes(bad + frame[pos:])])
     with pytest.raises(DecodeError) as info:
         DicomImage(_file(ds)).read()
     text = str(info.value)

@@ -70,10 +70,12 @@ def test_baseline_extended_and_lossless():
 def test_differential_frame_markers_parse(marker):
     # A differential SOF5-7 / SOF13-15 header is a frame header like the
     # others; the parser accepts it (what it means is the decoder's job).
-    i = BASE.index(b"\xff\xc0")
-    info = cs.parse_jpeg(BASE[:i] + bytes([0xFF, marker]) + BASE[i + 2:])
+    lossless = marker in (0xC7, 0xCF)
+    stream = encode.encode_frame(GREY, "JPEGLossless") if lossless else BASE
+    i = stream.index(b"\xff\xc3" if lossless else b"\xff\xc0")
+    info = cs.parse_jpeg(stream[:i] + bytes([0xFF, marker]) + stream[i + 2:])
     assert info.sof == marker
-    assert info.lossless == (marker in (0xC7, 0xCF))
+    assert info.lossless == lossless
 
 
 def test_dac_and_exp_segments_are_skipped():

@@ -206,6 +206,10 @@ def candidates(spec: PixelSpec, backend: str | Iterable[str] | None = None
             transfer_syntax=str(ts),
         )
     ready = [b for b in capable if b.available()]
+    if ready and all(b.install_for(ts.uid) is not None for b in ready):
+        # Installed, but not the part this syntax needs (pylibjpeg without
+        # its GPL libjpeg plugin is the only decoder of hierarchical JPEG).
+        ready = []
     if not ready:
         hints = "; ".join(f"{b.name}: {b.install}" for b in capable)
         uses = f" (JPEG {ts.process})" if ts.retired else ""

@@ -247,9 +247,10 @@ def make_retired_dataset(frames: np.ndarray, transfer_syntax: str | TransferSynt
     if ts.keyword == "JPEGLosslessHierarchical28" and recode is None:
         # Two frames: the image without its two low bits, then a
         # differential frame adding them (add_differential_frame).
-        fine, _ = _split_frames(ts, _as_array(frames), kwargs.get("multiframe"),
+        arr = _as_array(frames)
+        fine, _ = _split_frames(ts, arr, kwargs.get("multiframe"),
                                 kwargs.get("photometric"))
-        frames = fine & ~np.array(3, fine.dtype)
+        frames = arr & ~np.array(3, arr.dtype)
     ds = make_dataset(frames, base, **kwargs)
     n = int(ds.get("NumberOfFrames", 1))
     streams = []

@@ -293,15 +293,15 @@ SAMPLES: tuple[dict[str, Any], ...] = (
         ("JPEGExtendedHierarchical1719", "grey", 8, None,
          "grey 8-bit, hierarchical sequential, arithmetic (Process 17)"),
         ("JPEGSpectralSelectionHierarchical2022", "grey", 8, None,
-         "grey 8-bit, hierarchical spectral selection, Huffman (Process 20)"),
+         "grey 8-bit, hierarchical spectral sel., Huffman (Process 20)"),
         ("JPEGSpectralSelectionHierarchical2123", "grey", 8, None,
-         "grey 8-bit, hierarchical spectral selection, arithmetic (Process 21)"),
+         "grey 8-bit, hierarchical spectral sel., arithmetic (Process 21)"),
         ("JPEGFullProgressionHierarchical2426", "rgb_soft", 8, None,
          "RGB, hierarchical full progression, Huffman (Process 24)"),
         ("JPEGFullProgressionHierarchical2527", "grey", 8, None,
-         "grey 8-bit, hierarchical full progression, arithmetic (Process 25)"),
+         "grey 8-bit, hierarchical progressive, arithmetic (Process 25)"),
         ("JPEGLosslessHierarchical28", "grey", 12, None,
-         "grey 12-bit, hierarchical lossless with a differential frame (Process 28)"),
+         "grey 12-bit, hierarchical lossless, differential (Process 28)"),
     )
 )
 
