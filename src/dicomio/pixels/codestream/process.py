@@ -195,9 +195,9 @@ def process_mismatch(data: bytes | bytearray | memoryview, info: JpegInfo,
     if want is None or info.kind != "jpeg":
         return None
     mode, arithmetic, hierarchical = want
-    quick = info.sof in _PROGRESSIVE_SOF and mode != SPECTRAL
-    # Successive approximation only matters under a spectral-selection
-    # syntax: elsewhere any progressive stream is classified without walking.
+    quick = info.sof in _PROGRESSIVE_SOF and mode == PROGRESSIVE
+    # Under a full-progression syntax both progressive modes fit: the scans
+    # are only walked (successive approximation or not) where it matters.
     proc = (JpegProcess(PROGRESSIVE, info.sof in _ARITHMETIC_SOF, info.hierarchical,
                         info.precision) if quick else jpeg_process(data, info))
     why = []
