@@ -2,7 +2,9 @@
 """Generate the bundled sample files ``src/dicomio/samples/*.dcm``.
 
 One small file per Transfer Syntax dicomio can encode, named by keyword, plus
-``MANIFEST.json``. The output is deterministic: the phantoms are integer
+``MANIFEST.json``. The retired JPEG syntaxes are written by
+``dicomio.encode.retired``, which needs libjpeg-turbo's ``jpegtran``
+(Debian ``libjpeg-turbo-progs``, in tools/system-deps.sh). The output is deterministic: the phantoms are integer
 arithmetic (``dicomio.samples._phantom``), UIDs derive from the sample name,
 dates are fixed. Running the tool twice with the same library versions gives
 identical bytes; the versions are recorded in the manifest.
@@ -63,6 +65,7 @@ def versions() -> dict[str, str]:
         out["libavcodec"] = ".".join(map(str, av.library_versions["libavcodec"]))
     except ImportError:  # pragma: no cover
         out["av"] = "missing"
+    out["jpegtran"] = _jpegtran_version()
     try:
         import jpeg_ls
 
@@ -70,6 +73,19 @@ def versions() -> dict[str, str]:
     except ImportError:  # pragma: no cover
         out["pyjpegls"] = "missing"
     return out
+
+
+def _jpegtran_version() -> str:
+    """libjpeg-turbo's version as ``jpegtran -version`` prints it."""
+    import shutil
+    import subprocess
+
+    exe = shutil.which("jpegtran")
+    if exe is None:  # pragma: no cover
+        return "missing"
+    done = subprocess.run([exe, "-version"], capture_output=True, text=True,
+                          check=False)
+    return (done.stderr or done.stdout).strip().splitlines()[0]
 
 
 def dataset(keyword: str) -> pydicom.Dataset:
@@ -82,6 +98,15 @@ def dataset(keyword: str) -> pydicom.Dataset:
 
         return video.make_video_dataset(
             _phantom.source(keyword), keyword, **spec["video"],
+            **_common(keyword, spec, index), **spec["dataset"])
+    if spec.get("retired"):
+        # Retired JPEG: baseline (lossless) JPEG re-coded by jpegtran and/or
+        # given a DHP segment (dicomio.encode.retired).
+        from dicomio.encode.retired import make_retired_dataset
+
+        return make_retired_dataset(
+            _phantom.source(keyword), keyword,
+            multiframe=spec.get("frames") is not None,
             **_common(keyword, spec, index), **spec["dataset"])
     return encode.make_dataset(
         _phantom.source(keyword),
@@ -174,6 +199,8 @@ def reference_decode(ds: pydicom.Dataset) -> np.ndarray:
     kw = lookup(ds.file_meta.TransferSyntaxUID).keyword
     if lookup(kw).family == "video":
         return _video_decode(ds)
+    if lookup(kw).retired:
+        return _stack(ds, [_retired_decode(ds, f) for f in _frames(ds)])
     if kw == "DeflatedImageFrameCompression":
         return _stack(ds, [_native_frame(ds, zlib.decompress(f, wbits=-15))
                            for f in _frames(ds)])
@@ -189,6 +216,24 @@ def reference_decode(ds: pydicom.Dataset) -> np.ndarray:
         return _stack(ds, [_signed(ds, imagecodecs.jpegxl_decode(f))
                            for f in _frames(ds)])
     return ds.pixel_array
+
+
+def _retired_decode(ds: pydicom.Dataset, frame: bytes) -> np.ndarray:
+    """One frame of a retired JPEG syntax, which pydicom 3.0 refuses.
+
+    libjpeg-turbo (imagecodecs) for arithmetic and progressive streams;
+    Thomas Richter's libjpeg (pylibjpeg-libjpeg) for hierarchical ones,
+    which libjpeg-turbo refuses. Colour (YCbCr) comes back as RGB.
+    """
+    if b"\xff\xde" in frame[: frame.find(b"\xff\xda")]:  # DHP: hierarchical
+        import libjpeg
+
+        return _signed(ds, libjpeg.decode(frame, 1 if ds.SamplesPerPixel > 1 else 0))
+    import imagecodecs
+
+    if ds.SamplesPerPixel > 1:
+        return imagecodecs.jpeg8_decode(frame, colorspace="YCBCR", outcolorspace="RGB")
+    return _signed(ds, imagecodecs.jpeg8_decode(frame))
 
 
 def _video_decode(ds: pydicom.Dataset) -> np.ndarray:

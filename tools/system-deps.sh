@@ -7,13 +7,15 @@
 # the one Qt 6.5+ adds and minimal systems lack. Orthanc with its DICOMweb
 # plugin is the real server the URL tests start.
 # ffmpeg: the command line benchmarks/bench_video.py compares against.
+# libjpeg-turbo-progs: jpegtran, which re-codes baseline JPEG into the retired
+# arithmetic and progressive processes (dicomio.encode.retired, the samples).
 set -euo pipefail
 pkgs=(xvfb xauth libxcb-icccm4 libxcb-keysyms1 libxcb-xinerama0 libxcb-cursor0
       libxcb-randr0 libxcb-render-util0 libxcb-shape0 libxcb-image0
       libxcb-shm0 libxcb-sync1 libxcb-xfixes0 libxcb-render0 libxcb-xkb1
       libxcb-util1 libx11-xcb1 libxkbcommon0 libxkbcommon-x11-0 libglib2.0-0
       libgl1 libegl1 libdbus-1-3 libfontconfig1 ffmpeg
-      orthanc orthanc-dicomweb)
+      orthanc orthanc-dicomweb libjpeg-turbo-progs)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -126,8 +126,12 @@ class SupportTable(SphinxDirective):
         header = ["Transfer Syntax", "UID", "Lossy", *names]
         body: list[list[Any]] = []
         for r in rows:
+            first: Any = _literal(r["keyword"])
+            if "note" in r:
+                # A known syntax nothing decodes: say so, and why.
+                first = nodes.inline("", "", first, nodes.Text(f": {r['note']}"))
             cells: list[Any] = [
-                _literal(r["keyword"]),
+                first,
                 _short_uid(r["uid"]),
                 "yes" if r["lossy"] else "no",
             ]

@@ -67,6 +67,11 @@ class TransferSyntax:
         True when Pixel Data is stored as fragments.
     photometric : tuple of str
         Photometric Interpretations PS3.5 allows for the encoded stream.
+    process : str
+        For JPEG (ISO/IEC 10918-1), the processes the syntax allows, as PS3.6
+        names them (``"Process 10 & 12 (full progression, Huffman)"``).
+    retired : bool
+        True when PS3.6 lists the syntax as retired (still found in archives).
     """
 
     uid: str
@@ -75,6 +80,8 @@ class TransferSyntax:
     lossy: bool
     encapsulated: bool
     photometric: tuple[str, ...] = _ANY
+    process: str = ""
+    retired: bool = False
 
     @property
     def name(self) -> str:
@@ -96,8 +103,16 @@ class TransferSyntax:
 
 
 def _ts(uid: str, keyword: str, family: str, lossy: bool, encaps: bool,
-        pi: tuple[str, ...] = _ANY) -> TransferSyntax:
-    return TransferSyntax("1.2.840.10008." + uid, keyword, family, lossy, encaps, pi)
+        pi: tuple[str, ...] = _ANY, process: str = "",
+        retired: bool = False) -> TransferSyntax:
+    return TransferSyntax("1.2.840.10008." + uid, keyword, family, lossy, encaps, pi,
+                          process, retired)
+
+
+def _rj(n: int, keyword: str, process: str, lossy: bool = True) -> TransferSyntax:
+    """A retired JPEG (ISO/IEC 10918-1) Transfer Syntax, 1.2.840.10008.1.2.4.n."""
+    pi = _ANY if lossy else _J_LOSSLESS
+    return _ts(f"1.2.4.{n}", keyword, "jpeg", lossy, True, pi, process, True)
 
 
 _J_LOSSLESS = _MONO + ("RGB", "YBR_FULL")
@@ -117,10 +132,43 @@ TRANSFER_SYNTAXES: dict[str, TransferSyntax] = {
             "native", False, True),
         _ts("1.2.8.1", "DeflatedImageFrameCompression", "deflate", False, True),
         _ts("1.2.5", "RLELossless", "rle", False, True, _J_LOSSLESS),
-        _ts("1.2.4.50", "JPEGBaseline8Bit", "jpeg", True, True),
-        _ts("1.2.4.51", "JPEGExtended12Bit", "jpeg", True, True),
-        _ts("1.2.4.57", "JPEGLossless", "jpeg", False, True, _J_LOSSLESS),
-        _ts("1.2.4.70", "JPEGLosslessSV1", "jpeg", False, True, _J_LOSSLESS),
+        _ts("1.2.4.50", "JPEGBaseline8Bit", "jpeg", True, True, _ANY,
+            "Process 1 (baseline)"),
+        _ts("1.2.4.51", "JPEGExtended12Bit", "jpeg", True, True, _ANY,
+            "Process 2 & 4 (extended sequential, Huffman)"),
+        _ts("1.2.4.57", "JPEGLossless", "jpeg", False, True, _J_LOSSLESS,
+            "Process 14 (lossless, Huffman)"),
+        _ts("1.2.4.70", "JPEGLosslessSV1", "jpeg", False, True, _J_LOSSLESS,
+            "Process 14, Selection Value 1 (lossless, Huffman)"),
+        # Retired JPEG processes (PS3.6 Table A-1): arithmetic coding,
+        # progressive and hierarchical modes.
+        _rj(52, "JPEGExtended35", "Process 3 & 5 (extended sequential, arithmetic)"),
+        _rj(53, "JPEGSpectralSelectionNonHierarchical68",
+            "Process 6 & 8 (spectral selection, Huffman)"),
+        _rj(54, "JPEGSpectralSelectionNonHierarchical79",
+            "Process 7 & 9 (spectral selection, arithmetic)"),
+        _rj(55, "JPEGFullProgressionNonHierarchical1012",
+            "Process 10 & 12 (full progression, Huffman)"),
+        _rj(56, "JPEGFullProgressionNonHierarchical1113",
+            "Process 11 & 13 (full progression, arithmetic)"),
+        _rj(58, "JPEGLosslessNonHierarchical15", "Process 15 (lossless, arithmetic)",
+            lossy=False),
+        _rj(59, "JPEGExtendedHierarchical1618",
+            "Process 16 & 18 (hierarchical extended, Huffman)"),
+        _rj(60, "JPEGExtendedHierarchical1719",
+            "Process 17 & 19 (hierarchical extended, arithmetic)"),
+        _rj(61, "JPEGSpectralSelectionHierarchical2022",
+            "Process 20 & 22 (hierarchical spectral selection, Huffman)"),
+        _rj(62, "JPEGSpectralSelectionHierarchical2123",
+            "Process 21 & 23 (hierarchical spectral selection, arithmetic)"),
+        _rj(63, "JPEGFullProgressionHierarchical2426",
+            "Process 24 & 26 (hierarchical full progression, Huffman)"),
+        _rj(64, "JPEGFullProgressionHierarchical2527",
+            "Process 25 & 27 (hierarchical full progression, arithmetic)"),
+        _rj(65, "JPEGLosslessHierarchical28", "Process 28 (hierarchical lossless, "
+            "Huffman)", lossy=False),
+        _rj(66, "JPEGLosslessHierarchical29", "Process 29 (hierarchical lossless, "
+            "arithmetic)", lossy=False),
         _ts("1.2.4.80", "JPEGLSLossless", "jpegls", False, True, _J_LOSSLESS),
         _ts("1.2.4.81", "JPEGLSNearLossless", "jpegls", True, True, _J_LOSSLESS),
         _ts("1.2.4.90", "JPEG2000Lossless", "jpeg2k", False, True, _J2K_LOSSLESS),

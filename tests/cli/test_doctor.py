@@ -20,8 +20,16 @@ from dicomio.tsyntax import TRANSFER_SYNTAXES
 from tests.cli._run import plain, run
 
 RLE = "1.2.840.10008.1.2.5"
+#: What pylibjpeg's GPL libjpeg plugin decodes: JPEG (retired processes it
+#: was measured on included) and JPEG-LS.
 JPEG_AND_JPEGLS = {k for k, ts in TRANSFER_SYNTAXES.items()
-                   if ts.family in ("jpeg", "jpegls")}
+                   if ts.family in ("jpeg", "jpegls")
+                   and k in registry.get("pylibjpeg").syntaxes}
+#: Known syntaxes no backend decodes (lossless arithmetic JPEG, retired).
+NO_BACKEND = {"JPEGLosslessNonHierarchical15", "JPEGLosslessHierarchical29"}
+#: Retired hierarchical JPEG: only the GPL libjpeg decodes it.
+HIERARCHICAL = {ts.keyword for ts in TRANSFER_SYNTAXES.values()
+                if "hierarchical" in ts.process and ts.keyword not in NO_BACKEND}
 
 
 @pytest.fixture(scope="module")
@@ -60,13 +68,21 @@ def test_doctor_json(doctor_json: list[dict]) -> None:
     assert {r["uid"] for r in doctor_json} == set(TRANSFER_SYNTAXES)
     bundled = set(samples.all_paths())
     for row in doctor_json:
+        cells = row["backends"]
+        if row["keyword"] in NO_BACKEND:
+            # Known, not decodable: no sample, no cell, and the row says why.
+            assert row["sample"] is False and not cells
+            assert row["note"].startswith("no installed backend decodes JPEG Process")
+            continue
+        assert "note" not in row
         assert row["keyword"] in bundled
         assert row["sample"] is True
-        cells = row["backends"]
         assert cells, row["keyword"]
         # Every syntax decodes with the core install alone, video with the
-        # [video] extra (PyAV).
+        # [video] extra (PyAV), the hierarchical JPEG processes with the GPL
+        # libjpeg ([pylibjpeg-gpl]).
         core = (cells.get("pyav") if row["family"] == "video"
+                else cells.get("pylibjpeg") if row["keyword"] in HIERARCHICAL
                 else cells.get("imagecodecs") or cells.get("native"))
         assert core is not None and core["status"] == "verified", (row["keyword"], core)
         for name, cell in cells.items():
@@ -114,7 +130,10 @@ def test_not_installed_gpl_codec_names_its_extra_and_is_no_failure(
     text = out.getvalue()
     table, legend = text.split("\nok ", 1)
     assert "FAIL" not in table and "missing" in table
-    assert gpl in legend and "pylibjpeg on 6 syntaxes" in legend
+    assert gpl in legend and f"pylibjpeg on {len(JPEG_AND_JPEGLS)} syntaxes" in legend
+    # The rows nothing decodes say why, in the legend.
+    for keyword in NO_BACKEND:
+        assert f"{keyword}: no installed backend decodes JPEG Process" in legend
     # The JSON carries the same command.
     assert json.loads(json.dumps(rows))[rows.index(next(
         r for r in rows if r["keyword"] == "JPEGBaseline8Bit"))][

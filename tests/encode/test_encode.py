@@ -533,8 +533,31 @@ def test_errors_name_the_syntax():
 def test_uid_and_keyword_accepted():
     a = encode.encode_frame(GREY8, "1.2.840.10008.1.2.4.80")
     assert a == encode.encode_frame(GREY8, "JPEGLSLossless")
-    assert set(encode.ENCODABLE) == {
-        t.keyword for t in TRANSFER_SYNTAXES.values() if t.family != "video"}
+    # The policy: every syntax is encodable, except video (decoded through
+    # PyAV, never written by encode_frame) and DECODE_ONLY, the retired JPEG
+    # processes no installed Python encoder writes, each with its reason.
+    video = {t.keyword for t in TRANSFER_SYNTAXES.values() if t.family == "video"}
+    retired = {t.keyword for t in TRANSFER_SYNTAXES.values() if t.retired
+               and t.family == "jpeg"}
+    assert set(encode.DECODE_ONLY) == retired
+    assert all(len(why) > 20 for why in encode.DECODE_ONLY.values())
+    assert set(encode.ENCODABLE) == (
+        set(_keywords()) - video - set(encode.DECODE_ONLY))
+    assert not set(encode.ENCODABLE) & set(encode.DECODE_ONLY)
+
+
+def _keywords():
+    return [t.keyword for t in TRANSFER_SYNTAXES.values()]
+
+
+@pytest.mark.parametrize("keyword", ["JPEGExtended35",
+                                     "JPEGFullProgressionNonHierarchical1012",
+                                     "JPEGLosslessHierarchical29"])
+def test_decode_only_syntaxes_say_why(keyword):
+    with pytest.raises(EncodeError) as info:
+        encode.encode_frame(GREY8, keyword)
+    assert "cannot encode" in str(info.value)
+    assert encode.DECODE_ONLY[keyword] in str(info.value)
 
 
 def test_write_is_atomic(tmp_path):

@@ -25,7 +25,23 @@ import numpy as np
 
 from ..pixels.spec import PixelSpec
 
-__all__ = ["PixelSpec", "FrameContext", "Decoded", "Backend", "require_eoi"]
+__all__ = ["PixelSpec", "FrameContext", "Decoded", "Backend", "require_eoi",
+           "family_syntaxes"]
+
+
+def family_syntaxes(*families: str, retired: tuple[int, ...] = ()) -> frozenset[str]:
+    """The UIDs of ``families`` a backend claims.
+
+    Retired JPEG syntaxes (1.2.840.10008.1.2.4.52-.66) are claimed one by one,
+    as measured (``retired=(52, 53)`` for .52 and .53): their processes
+    (arithmetic coding, progressive and hierarchical modes) are optional parts
+    of the JPEG libraries.
+    """
+    from ..tsyntax import TRANSFER_SYNTAXES
+
+    extra = {f"1.2.840.10008.1.2.4.{n}" for n in retired}
+    return frozenset(u for u, t in TRANSFER_SYNTAXES.items()
+                     if t.family in families and (not t.retired or u in extra))
 
 
 def require_eoi(data: bytes | memoryview, what: str = "JPEG-LS") -> None:

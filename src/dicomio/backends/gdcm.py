@@ -10,7 +10,7 @@ data precision 12" before a successful 12-bit decode): harmless.
 
 What python-gdcm 3.2.6 returned, measured against known-good pixels:
 
-- JPEG (.50 .51 .57 .70), JPEG-LS (.80 .81) and RLE: the coded components,
+- JPEG (.50 .51 .57 .70, retired .53 .55), JPEG-LS (.80 .81) and RLE: the coded components,
   interleaved, whatever the Photometric Interpretation, JFIF / Adobe APP14
   markers or component ids say (YCbCr stays YCbCr). JPEG and JPEG-LS samples
   are unsigned.
@@ -32,8 +32,7 @@ from typing import Any
 import numpy as np
 from packaging.version import Version
 
-from ..tsyntax import TRANSFER_SYNTAXES
-from ._base import Backend, Decoded, FrameContext, PixelSpec
+from ._base import Backend, Decoded, FrameContext, PixelSpec, family_syntaxes
 
 __all__ = ["GdcmBackend", "backend"]
 
@@ -46,9 +45,11 @@ class GdcmBackend(Backend):
     name = "gdcm"
     install = 'pip install "dicomio[gdcm]"'
     modules = ("gdcm",)
-    syntaxes = frozenset(
-        u for u, t in TRANSFER_SYNTAXES.items() if t.family in _FAMILIES
-    )
+    # Of the retired JPEG syntaxes GDCM knows .52, .53 and .55 by UID; its
+    # IJG 6b codec refuses arithmetic coding ("Sorry, there are legal
+    # restrictions on arithmetic coding"), so only the Huffman progressive
+    # ones (.53 spectral selection, .55 full progression) are claimed.
+    syntaxes = family_syntaxes(*_FAMILIES, retired=(53, 55))
     gil_free = False
     # GDCM aborts (C++ terminate) on some corrupt JPEG streams: tools/fuzz.py.
     crash_prone = True

@@ -13,8 +13,14 @@ from typing import Any
 
 import numpy as np
 
-from ..tsyntax import TRANSFER_SYNTAXES
-from ._base import Backend, Decoded, FrameContext, PixelSpec, require_eoi
+from ._base import (
+    Backend,
+    Decoded,
+    FrameContext,
+    PixelSpec,
+    family_syntaxes,
+    require_eoi,
+)
 
 __all__ = ["ImagecodecsBackend", "backend"]
 
@@ -27,9 +33,12 @@ class ImagecodecsBackend(Backend):
     name = "imagecodecs"
     install = "pip install imagecodecs"
     modules = ("imagecodecs",)
-    syntaxes = frozenset(
-        u for u, t in TRANSFER_SYNTAXES.items() if t.family in _FAMILIES
-    )
+    # libjpeg-turbo decodes arithmetic coding, spectral selection and full
+    # progression (retired .52-.56, measured on streams jpegtran wrote); it
+    # refuses the hierarchical mode ("Unsupported marker type 0xde") and
+    # lossless arithmetic coding ("Requested feature was omitted at compile
+    # time"), so .58 and .59-.66 are not claimed.
+    syntaxes = family_syntaxes(*_FAMILIES, retired=(52, 53, 54, 55, 56))
     gil_free = True
     codec_thread_families = frozenset({"jpeg2k", "htj2k"})
 

@@ -7,6 +7,9 @@ Transfer Syntax        limits
 =====================  =====================================================
 JPEG .50 .51           8-bit samples only (Pillow refuses 12-bit JPEG)
 JPEG .57 .70           8-bit samples only (libjpeg-turbo 3 lossless)
+JPEG .52-.56           8-bit samples only (retired: arithmetic coding,
+                       spectral selection, full progression); no
+                       hierarchical mode (.59-.66), no lossless arithmetic
 J2K .90-.93, HTJ2K     one sample of up to 16 bits, or three of up to 8 bits;
                        HTJ2K needs Pillow built with OpenJPEG >= 2.5; raw
                        codestreams only in practice (the JP2-wrapped frame of
@@ -43,8 +46,7 @@ import numpy as np
 from packaging.version import Version
 
 from ..pixels.codestream import J2KInfo, parse_j2k
-from ..tsyntax import TRANSFER_SYNTAXES
-from ._base import Backend, Decoded, FrameContext, PixelSpec
+from ._base import Backend, Decoded, FrameContext, PixelSpec, family_syntaxes
 
 __all__ = ["PillowBackend", "backend"]
 
@@ -88,9 +90,9 @@ class PillowBackend(Backend):
     name = "pillow"
     install = 'pip install "dicomio[pillow]"'
     modules = ("PIL", "PIL.Image", "PIL.features")
-    syntaxes = frozenset(
-        u for u, t in TRANSFER_SYNTAXES.items() if t.family in _FAMILIES
-    )
+    # Pillow's libjpeg-turbo: arithmetic, spectral selection and full
+    # progression (.52-.56, 8-bit), not the hierarchical mode.
+    syntaxes = family_syntaxes(*_FAMILIES, retired=(52, 53, 54, 55, 56))
     # True for the JPEG decoder (libjpeg-turbo runs without the GIL); the
     # JPEG 2000 decoder holds it, which costs speed, not correctness.
     gil_free = True

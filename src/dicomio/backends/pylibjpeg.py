@@ -9,8 +9,8 @@ Transfer Syntaxes of the plugins that import.
 plugin                 Transfer Syntaxes           what it returns
 =====================  ==========================  ================================
 pylibjpeg-libjpeg      JPEG .50 .51 .57 .70,       the coded components, interleaved,
-                       JPEG-LS .80 .81             unsigned (``colour_transform=0``
-                                                   never converts YCbCr)
+                       retired .52-.56 .59-.65,    unsigned (``colour_transform=0``
+                       JPEG-LS .80 .81             never converts YCbCr)
 pylibjpeg-openjpeg     J2K .90-.93,                interleaved, the codestream's
                        HTJ2K .201-.203             sign and precision, the inverse
                                                    MCT applied (RCT/ICT -> RGB)
@@ -38,20 +38,20 @@ from typing import Any
 import numpy as np
 from packaging.version import Version
 
-from ..tsyntax import TRANSFER_SYNTAXES
-from ._base import Backend, Decoded, FrameContext, PixelSpec
+from ._base import Backend, Decoded, FrameContext, PixelSpec, family_syntaxes
 
 __all__ = ["PylibjpegBackend", "backend"]
 
-
-def _uids(*families: str) -> frozenset[str]:
-    return frozenset(u for u, t in TRANSFER_SYNTAXES.items() if t.family in families)
-
-
-_LIBJPEG = _uids("jpeg", "jpegls")
-_OPENJPEG = _uids("jpeg2k", "htj2k")
-_HTJ2K = _uids("htj2k")
-_RLE = _uids("rle")
+# Thomas Richter's libjpeg decodes the retired arithmetic and progressive
+# processes (.52-.56) and the hierarchical mode (.59-.65: measured on
+# one-frame hierarchical streams, DHP then a non-differential frame, and on
+# two-frame lossless ones with a differential frame), 8 and 12 bits only;
+# nothing here writes lossless arithmetic coding (.58, .66) to verify it on.
+_LIBJPEG = family_syntaxes("jpeg", "jpegls",
+                           retired=(52, 53, 54, 55, 56, 59, 60, 61, 62, 63, 64, 65))
+_OPENJPEG = family_syntaxes("jpeg2k", "htj2k")
+_HTJ2K = family_syntaxes("htj2k")
+_RLE = family_syntaxes("rle")
 
 #: plugin -> (module, distribution, minimum version, Transfer Syntaxes).
 _PLUGINS: dict[str, tuple[str, str, str, frozenset[str]]] = {
@@ -178,6 +178,12 @@ class PylibjpegBackend(Backend):
         if uid in _HTJ2K:
             # High-throughput decoding arrived in the OpenJPEG 2.5 C library.
             return tuple(mod.utils.get_openjpeg_version()) >= (2, 5)
+        ts = spec.transfer_syntax
+        if ts.retired and "hierarchical" in ts.process:
+            # libjpeg 2.5 refuses hierarchical frames of other precisions
+            # ("frame precision in lossy mode must be 8 or 12"), measured on
+            # 13- to 16-bit lossless ones.
+            return spec.bits_stored <= 12 and (ts.lossy or spec.bits_stored in (8, 12))
         if uid in _RLE and spec.bits_allocated == 1:
             return Version(str(mod.__version__)) >= Version("2.2")
         return True

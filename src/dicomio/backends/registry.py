@@ -194,22 +194,57 @@ def candidates(spec: PixelSpec, backend: str | Iterable[str] | None = None
     else:
         order = _ordered(ts.family)
     capable = [b for b in (get(n) for n in order) if _supports(b, spec)]
+    if not capable and backend is None and ts.retired:
+        raise UnsupportedTransferSyntaxError(_no_decoder(spec, order),
+                                             transfer_syntax=str(ts))
     if not capable:
-        what = f"backend {', '.join(order)}" if backend is not None else "no backend"
+        what = (f"backend {', '.join(order)} cannot" if backend is not None
+                else "no backend can")
         raise UnsupportedTransferSyntaxError(
-            f"{what} can decode {spec.bits_stored}-bit "
+            f"{what} decode {spec.bits_stored}-bit "
             f"{spec.samples_per_pixel}-sample data in this syntax",
             transfer_syntax=str(ts),
         )
     ready = [b for b in capable if b.available()]
+    if ready and all(b.install_for(ts.uid) is not None for b in ready):
+        # Installed, but not the part this syntax needs (pylibjpeg without
+        # its GPL libjpeg plugin is the only decoder of hierarchical JPEG).
+        ready = []
     if not ready:
         hints = "; ".join(f"{b.name}: {b.install}" for b in capable)
+        uses = f" (JPEG {ts.process})" if ts.retired else ""
         raise BackendUnavailableError(
-            f"no installed backend decodes this syntax. Install one of: {hints}",
+            f"no installed backend decodes this syntax{uses}. Install one of: {hints}",
             transfer_syntax=str(ts),
             tried=[(b.name, b.unavailable_reason or "not installed") for b in capable],
         )
     return ready
+
+
+#: Why no built-in backend claims a retired JPEG syntax (measured here).
+_WHY_NOT = {
+    "lossless arithmetic": (
+        "libjpeg-turbo (imagecodecs) refuses lossless arithmetic coding "
+        "(\"Requested feature was omitted at compile time\"), GDCM does not know "
+        "the syntax, and no installed encoder writes such a stream to verify "
+        "pylibjpeg-libjpeg on"),
+    "hierarchical": (
+        "libjpeg-turbo (imagecodecs, Pillow) and GDCM refuse the hierarchical "
+        "mode, and pylibjpeg-libjpeg (which decodes it) is not installed"),
+}
+
+
+def _no_decoder(spec: PixelSpec, order: Iterable[str]) -> str:
+    """The message for a retired JPEG syntax no installed backend decodes."""
+    ts = spec.transfer_syntax
+    claimed = [n for n in order if ts.uid in get(n).syntaxes]
+    lossless_arith = "lossless, arithmetic" in ts.process
+    why = _WHY_NOT["lossless arithmetic" if lossless_arith else "hierarchical"]
+    if claimed:  # claimed, but not for this data (bit depth, samples)
+        why = (f"{', '.join(claimed)} cannot decode {spec.bits_stored}-bit "
+               f"{spec.samples_per_pixel}-sample data in it")
+    return (f"no installed backend decodes JPEG {ts.process}, the process this "
+            f"retired Transfer Syntax names: {why}")
 
 
 def _supports(b: Backend, spec: PixelSpec) -> bool:

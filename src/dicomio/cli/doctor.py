@@ -9,7 +9,9 @@ Each cell is in one of three states:
   installed; ``install`` is the exact pip command.
 
 The exit status is 1 only for a failing cell or a syntax that no installed
-backend decodes.
+backend decodes, except where that is known and said: a row with ``note``
+(a retired JPEG process no backend decodes, the reason in the note) and the
+optional extras (video, the GPL libjpeg for the hierarchical processes).
 """
 
 from __future__ import annotations
@@ -57,6 +59,8 @@ def doctor_rows(verify: bool = True) -> list[dict[str, Any]]:
         row: dict[str, Any] = {"uid": ts.uid, "keyword": ts.keyword,
                                "family": ts.family, "lossy": ts.lossy,
                                "sample": ts.keyword in avail, "backends": {}}
+        if not any(ts.uid in registry.get(n).syntaxes for n in registry.names()):
+            row["note"] = _no_decoder(ts)
         img = None
         if ts.keyword in avail:
             with warnings.catch_warnings():
@@ -82,6 +86,23 @@ def doctor_rows(verify: bool = True) -> list[dict[str, Any]]:
             row["backends"][name] = cell
         rows.append(row)
     return rows
+
+
+def _no_decoder(ts: Any) -> str:
+    """Why a known syntax has no backend at all (retired JPEG processes)."""
+    from ..backends import registry
+
+    try:
+        registry.candidates(_spec(ts))
+    except Exception as exc:  # the registry's own words, without the prefix
+        return str(getattr(exc, "message", exc))
+    return "no backend claims it"  # pragma: no cover - a backend claims it
+
+
+def _spec(ts: Any) -> Any:
+    from ..pixels.spec import PixelSpec
+
+    return PixelSpec(transfer_syntax=ts, rows=1, columns=1)
 
 
 @contextlib.contextmanager
@@ -217,6 +238,9 @@ def _legend(rows: list[dict[str, Any]], out: Any, paint: Any) -> None:
         out.write(paint("yes", 9, CELLS[INSTALLED][1])
                   + "installed (--no-verify: nothing decoded)\n")
     out.write(paint("-", 9, "2") + "this backend does not decode this syntax\n")
+    for r in rows:
+        if "note" in r:
+            out.write(f"{'':9}  {r['keyword']}: {r['note']}\n")
 
 
 def _syntaxes(keywords: list[str]) -> str:
@@ -231,15 +255,20 @@ def problems(rows: list[dict[str, Any]]) -> tuple[list[str], list[str]]:
                if c["status"] == FAILING]
     ok = {VERIFIED, INSTALLED, UNTESTED}
     unserved = [r["keyword"] for r in rows if not any(
-        c["status"] in ok for c in r["backends"].values()) and not _optional_missing(r)]
+        c["status"] in ok for c in r["backends"].values())
+        and not _optional_missing(r) and "note" not in r]
     return failing, unserved
 
 
 def _optional_missing(row: dict[str, Any]) -> bool:
-    """Video needs the [video] extra: without it the table says what to
+    """Video needs the [video] extra and the hierarchical JPEG processes the
+    GPL libjpeg ([pylibjpeg-gpl]): without them the table says what to
     install, and the core install is still healthy."""
+    from ..tsyntax import lookup
+
     cells = row["backends"].values()
-    return row["family"] == "video" and bool(cells) and all(
+    optional = row["family"] == "video" or lookup(row["uid"]).retired
+    return optional and bool(cells) and all(
         c["status"] == NOT_INSTALLED for c in cells)
 
 

@@ -74,7 +74,8 @@ Facts the encoders rely on (imagecodecs 2026.3.6, pyjpegls 1.5.1):
 The package has one module per job: ``plan.py`` (what a Transfer Syntax can
 code and how: options, bit depth, lossy level, Photometric Interpretation),
 ``codecs.py`` (one encoder per codec family, :func:`encode_frame`),
-``rle.py`` (the RLE / PackBits encoder), ``dataset.py``
+``rle.py`` (the RLE / PackBits encoder), ``retired.py`` (the retired JPEG
+syntaxes, re-coded by libjpeg-turbo's ``jpegtran``), ``dataset.py``
 (:func:`make_dataset`), ``files.py`` (:func:`write`, :func:`dataset_bytes`,
 :func:`save_dataset`, :func:`write_dataset_to`), ``sanitize.py`` (what makes
 an odd dataset writable), ``decompress.py``, ``transcode.py``
@@ -106,6 +107,7 @@ __all__ = [
     "LOSSLESS_ENCODABLE",
     "LOSSY_ENCODABLE",
     "ENCODABLE",
+    "DECODE_ONLY",
     "ENCODER_OPTIONS",
 ]
 
@@ -122,6 +124,10 @@ LOSSY_ENCODABLE: tuple[str, ...] = _plan_module.LOSSY_ENCODABLE
 
 #: Every Transfer Syntax keyword :func:`encode_frame` supports.
 ENCODABLE: tuple[str, ...] = _plan_module.ENCODABLE
+
+#: Transfer Syntaxes dicomio decodes (or names in errors) but cannot encode,
+#: keyword -> why (the retired JPEG processes; see :mod:`dicomio.encode.retired`).
+DECODE_ONLY: dict[str, str] = _plan_module.DECODE_ONLY
 
 #: Codec options accepted by :func:`encode_frame` (and routed by
 #: :func:`make_dataset`): see :func:`encode_frame`.

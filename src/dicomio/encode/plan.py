@@ -51,6 +51,35 @@ LOSSY_ENCODABLE: tuple[str, ...] = (
 #: Every Transfer Syntax keyword :func:`encode_frame` supports.
 ENCODABLE: tuple[str, ...] = LOSSLESS_ENCODABLE + LOSSY_ENCODABLE
 
+_JPEGTRAN = ("dicomio.encode.retired.make_retired_dataset re-codes baseline JPEG "
+             "into it with libjpeg-turbo's jpegtran")
+_HIERARCHICAL = ("no installed encoder writes the hierarchical mode (DHP, EXP and "
+                 "differential frames)")
+
+#: Transfer Syntaxes dicomio decodes (or names in errors) but cannot encode,
+#: keyword -> why. Every syntax is in :data:`ENCODABLE`, here, or video.
+DECODE_ONLY: dict[str, str] = {
+    "JPEGExtended35": "no installed Python encoder writes arithmetic coding; "
+                      + _JPEGTRAN,
+    "JPEGSpectralSelectionNonHierarchical68": "no installed Python encoder writes "
+                                              "spectral-selection scans; " + _JPEGTRAN,
+    "JPEGSpectralSelectionNonHierarchical79": "no installed Python encoder writes "
+                                              "spectral selection with arithmetic "
+                                              "coding; " + _JPEGTRAN,
+    "JPEGFullProgressionNonHierarchical1012": "imagecodecs' jpeg8_encode writes no "
+                                              "progressive scans; " + _JPEGTRAN,
+    "JPEGFullProgressionNonHierarchical1113": "no installed Python encoder writes "
+                                              "progressive arithmetic coding; "
+                                              + _JPEGTRAN,
+    "JPEGLosslessNonHierarchical15": "no installed encoder writes lossless JPEG "
+                                     "with arithmetic coding (Process 15)",
+    **{kw: _HIERARCHICAL for kw in (
+        "JPEGExtendedHierarchical1618", "JPEGExtendedHierarchical1719",
+        "JPEGSpectralSelectionHierarchical2022", "JPEGSpectralSelectionHierarchical2123",
+        "JPEGFullProgressionHierarchical2426", "JPEGFullProgressionHierarchical2527",
+        "JPEGLosslessHierarchical28", "JPEGLosslessHierarchical29")},
+}
+
 #: Codec options accepted by :func:`encode_frame` (and routed by
 #: :func:`make_dataset`): see :func:`encode_frame`.
 ENCODER_OPTIONS: tuple[str, ...] = (
@@ -195,7 +224,8 @@ def _plan(
             f"{', '.join(ENCODER_OPTIONS)}",
         )
     if ts.keyword not in ENCODABLE:
-        raise _fail(ts, "dicomio cannot encode this Transfer Syntax (video)")
+        why = DECODE_ONLY.get(ts.keyword, "video is decoded, not written")
+        raise _fail(ts, f"dicomio cannot encode this Transfer Syntax: {why}")
     rows, cols, samples = _frame_geometry(ts, shape)
     dtype = np.dtype(dtype)
     ba = _bits_allocated(ts, dtype)

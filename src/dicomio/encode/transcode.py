@@ -26,6 +26,7 @@ from .codecs import _encode, _native_bytes
 from .dataset import _METHODS, IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME
 from .files import dataset_bytes
 from .plan import (
+    DECODE_ONLY,
     ENCODABLE,
     _check_range,
     _fail,
@@ -129,7 +130,8 @@ def _transcoded(src: Any, ts: TransferSyntax, level: Any, lossless: bool | None,
                 options: dict[str, Any]) -> tuple[Dataset, np.ndarray, str, bool]:
     """Decode ``src`` and build the dataset for ``ts``; also the frames and colour."""
     if ts.keyword not in ENCODABLE:
-        raise _fail(ts, "dicomio cannot encode this Transfer Syntax (video)")
+        why = DECODE_ONLY.get(ts.keyword, "video is decoded, not written")
+        raise _fail(ts, f"dicomio cannot encode this Transfer Syntax: {why}")
     lossy, _ = _lossy_level(ts, level, lossless, dict(options))
     with DicomImage(src, color="native", backend=backend, threads=threads) as img:
         spec = img.spec

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import threading
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -24,7 +25,7 @@ from ..errors import DecodeError, DicomioError, MemoryLimitError
 from ..pixels import codestream
 from ..values import photometric
 from .frames import FrameLayout
-from .state import FrameInfo
+from .state import DicomioWarning, FrameInfo
 
 
 class FrameDecoding(FrameLayout):
@@ -95,6 +96,7 @@ class FrameDecoding(FrameLayout):
                     raise self._err(DecodeError, "the codestream contradicts the "
                                     "header: " + "; ".join(problems), frame=i,
                                     tried=_not_tried(cands))
+                _warn_process(self, data, info)
         stream, cs_label, notes, mislabelled = photometric.decide(spec, info)
         opts: dict[str, Any] = {}
         if (spec.bits_allocated == 1 and not self.transfer_syntax.encapsulated
@@ -159,7 +161,7 @@ class FrameDecoding(FrameLayout):
             with self._lock:
                 self._infos[i] = fi
             return fi
-        raise self._err(DecodeError, "every capable backend failed", frame=i, tried=tried)
+        raise self._err(DecodeError, _all_failed(spec), frame=i, tried=tried)
 
     def _finish(self, dec: Any, ctx: FrameContext, dest: np.ndarray, info: Any) -> str:
         spec = self.spec
@@ -279,3 +281,25 @@ def _not_tried(cands: Sequence[Backend]) -> list[tuple[str, str]]:
     # Crash-prone C decoders never see a stream whose header is already wrong.
     return [(b.name, "not run: the stream was rejected before decoding")
             for b in cands]
+
+
+def _all_failed(spec: Any) -> str:
+    """The message when no backend decoded a frame, naming a JPEG process."""
+    ts = spec.transfer_syntax
+    if not getattr(ts, "process", ""):
+        return "every capable backend failed"
+    retired = "retired " if ts.retired else ""
+    return (f"every capable backend failed; the file uses {retired}JPEG "
+            f"{ts.process}, which no installed backend decoded")
+
+
+def _warn_process(img: Any, data: bytes, info: Any) -> None:
+    """Warn when a JPEG stream's process is not one its Transfer Syntax names.
+
+    Decoders follow the stream, so the pixels are right; the file is
+    mislabelled, as with a wrong colour space (warned once per message).
+    """
+    if isinstance(info, codestream.JpegInfo) and info.kind == "jpeg":
+        note = codestream.process_mismatch(data, info, img.transfer_syntax)
+        if note:
+            warnings.warn(f"{img._where()}: {note}", DicomioWarning, stacklevel=2)

@@ -269,6 +269,40 @@ SAMPLES: tuple[dict[str, Any], ...] = (
         ("HEVCMP51", "HEVC Main 5.1, MPEG-TS", "mpegts"),
         ("HEVCM10P51", "HEVC Main 10 5.1 (10-bit), MPEG-TS", "mpegts"),
     )
+) + tuple(
+    # Retired JPEG processes: baseline (or lossless) JPEG re-coded by
+    # dicomio.encode.retired (libjpeg-turbo's jpegtran; the hierarchical ones
+    # are one frame after a DHP segment). Appended last, so the samples
+    # above keep their series numbers and positions.
+    dict(keyword=kw, kind=kind, rows=64, cols=96 if kind == "rgb_soft" else 64,
+         bits=bits, frames=frames, description=what, retired=True,
+         dataset={"level": 90} if bits == 8 else {"bits_stored": 12})
+    for kw, kind, bits, frames, what in (
+        ("JPEGExtended35", "grey", 8, None,
+         "grey 8-bit, arithmetic sequential (Process 3)"),
+        ("JPEGSpectralSelectionNonHierarchical68", "rgb_soft", 8, None,
+         "RGB, spectral selection, Huffman (Process 6)"),
+        ("JPEGSpectralSelectionNonHierarchical79", "grey", 8, None,
+         "grey 8-bit, spectral selection, arithmetic (Process 7)"),
+        ("JPEGFullProgressionNonHierarchical1012", "grey", 8, 2,
+         "grey 8-bit, 2 frames, full progression, Huffman (Process 10)"),
+        ("JPEGFullProgressionNonHierarchical1113", "rgb_soft", 8, None,
+         "RGB, full progression, arithmetic (Process 11)"),
+        ("JPEGExtendedHierarchical1618", "grey", 8, None,
+         "grey 8-bit, hierarchical sequential, Huffman (Process 16)"),
+        ("JPEGExtendedHierarchical1719", "grey", 8, None,
+         "grey 8-bit, hierarchical sequential, arithmetic (Process 17)"),
+        ("JPEGSpectralSelectionHierarchical2022", "grey", 8, None,
+         "grey 8-bit, hierarchical spectral sel., Huffman (Process 20)"),
+        ("JPEGSpectralSelectionHierarchical2123", "grey", 8, None,
+         "grey 8-bit, hierarchical spectral sel., arithmetic (Process 21)"),
+        ("JPEGFullProgressionHierarchical2426", "rgb_soft", 8, None,
+         "RGB, hierarchical full progression, Huffman (Process 24)"),
+        ("JPEGFullProgressionHierarchical2527", "grey", 8, None,
+         "grey 8-bit, hierarchical progressive, arithmetic (Process 25)"),
+        ("JPEGLosslessHierarchical28", "grey", 12, None,
+         "grey 12-bit, hierarchical lossless, differential (Process 28)"),
+    )
 )
 
 _BY_KEYWORD = {s["keyword"]: s for s in SAMPLES}

@@ -15,7 +15,9 @@ References: ITU-T T.81 (JPEG), T.87 (JPEG-LS), T.800 / ISO 15444-1 and -2
 ISO 18181-1 and -2 (JPEG XL codestream and container), DICOM PS3.5 Annex G
 (RLE).
 
-Each codec has its module (``jpeg``, ``j2k``, ``rle``, ``jxl``); this
+Each codec has its module (``jpeg``, ``j2k``, ``rle``, ``jxl``; ``process``
+says which T.81 process a JPEG stream uses and whether its Transfer Syntax
+allows it); this
 package dispatches on the Transfer Syntax family and re-exports their records
 and parsers.
 """
@@ -30,6 +32,7 @@ from ._common import _JP2_SIGNATURE, _JXL_SIGNATURE, _buffer
 from .j2k import J2KInfo, parse_j2k
 from .jpeg import JpegInfo, parse_jpeg
 from .jxl import JXLInfo, parse_jxl
+from .process import JpegProcess, jpeg_process, process_mismatch
 from .rle import RLEInfo, parse_rle
 
 if TYPE_CHECKING:  # spec imports numpy; keep this import cheap
@@ -40,12 +43,15 @@ __all__ = [
     "J2KInfo",
     "RLEInfo",
     "JXLInfo",
+    "JpegProcess",
     "CodestreamInfo",
     "parse_jpeg",
     "parse_j2k",
     "parse_rle",
     "parse_jxl",
     "parse",
+    "jpeg_process",
+    "process_mismatch",
     "validate",
     "starts_frame",
 ]

@@ -55,6 +55,9 @@ class JpegInfo:
     jpegls_color_transform : int or None
         JPEG-LS only: the HP colour transform of an APP8 ``"mrfx"``
         segment (1, 2 or 3 are HP1..HP3), None when absent.
+    hierarchical : bool
+        A DHP segment (T.81 B.3.2) precedes the first frame: the stream uses
+        the hierarchical mode (``rows`` and ``columns`` are DHP's).
     """
 
     kind: str
@@ -74,6 +77,7 @@ class JpegInfo:
     jpegls_near: int | None = None
     jpegls_interleave: int | None = None
     jpegls_color_transform: int | None = None
+    hierarchical: bool = False
 
     @property
     def subsampled(self) -> bool:
@@ -472,4 +476,5 @@ def _finish_jpeg(
         jpegls_near=near,
         jpegls_interleave=ilv,
         jpegls_color_transform=head.hp_transform if is_ls else None,
+        hierarchical=head.hierarchy is not None,
     )
