@@ -16,7 +16,13 @@ from typing import Any
 import numpy as np
 
 from ..backends._base import PixelSpec
-from ..errors import DecodeError, DicomioError, FrameIndexError, InvalidDicomError
+from ..errors import (
+    DecodeError,
+    DicomioError,
+    FrameIndexError,
+    InvalidDicomError,
+    TruncatedError,
+)
 from ..pixels import codestream
 from ..pixels.frames import PixelLocation, scan_fragments
 from .state import ImageState
@@ -43,9 +49,8 @@ class FrameLayout(ImageState):
         avail = self._reader.size - loc.offset
         length = loc.length if loc.length is not None else avail
         if length > avail:
-            self.warnings.append(f"Pixel Data claims {length} bytes but the file "
-                                 f"holds {avail}: truncated")
-            length = avail
+            self._setup_cut_native(length, avail)
+            return
         if spec.bits_allocated == 1:
             bits = spec.rows * spec.columns * spec.samples_per_pixel
             have = (length * 8) // bits
@@ -75,6 +80,34 @@ class FrameLayout(ImageState):
                                      f"{n} frame(s); ignored")
         self._length = length
 
+    def _setup_cut_native(self, length: int, avail: int) -> None:
+        """The file ends inside native Pixel Data: keep the frames its length holds.
+
+        The element's own length says what was written; frames the cut
+        reaches are truncated (:meth:`_truncation`), not dropped, so that
+        reading them fails, or recovers with ``on_error="recover"``.
+        """
+        spec = self.spec
+        self.warnings.append(f"Pixel Data claims {length} bytes but the file "
+                             f"holds {avail}: truncated")
+        if spec.bits_allocated == 1:
+            bits = spec.rows * spec.columns * spec.samples_per_pixel
+            full, rest = divmod(length * 8, bits)
+            backed = full + (1 if rest >= 8 else 0)
+        else:
+            full, rest = divmod(length, spec.native_frame_nbytes)
+            backed = full + (1 if rest > 1 else 0)  # one byte pads to even
+        n = spec.number_of_frames
+        if getattr(self, "_count_frames", False):
+            self._replace_frames(max(1, backed))
+        elif backed < n:
+            self.warnings.append(
+                f"(0028,0008) Number of Frames says {n} but Pixel Data holds "
+                f"{backed} frame(s); reading {backed}")
+            self._replace_frames(max(1, backed))
+        self._cut = avail
+        self._length = length
+
     def _setup_fragments(self, loc: PixelLocation) -> None:
         assert self._reader is not None
         try:
@@ -101,7 +134,13 @@ class FrameLayout(ImageState):
             self._replace_frames(n)
         else:
             groups = self._group_fragments(frags, n)
-        if len(groups) != n:
+        if self._cut_fragments(frags, groups) and len(groups) < n:
+            # The file ends inside Pixel Data: the frames it lost are
+            # truncated (_truncation), not dropped; an offset table bounds them.
+            keep = max(len(groups), len(frags.bot)) if frags.bot else n
+            if keep < n:
+                self._replace_frames(keep)
+        elif len(groups) != n:
             if len(groups) > n:
                 self.warnings.append(
                     f"(0028,0008) Number of Frames says {n} but the data holds "
@@ -126,6 +165,11 @@ class FrameLayout(ImageState):
             self.warnings.append("Extended Offset Table is unreadable; ignored")
         if table is None and frags.bot:
             table = list(frags.bot)
+        if table and not frags.delimited and frags.rel:
+            # A cut file: the table's frames past the end are missing, not wrong.
+            end = frags.rel[-1]
+            while len(table) > 1 and table[-1] > end:
+                table.pop()
         if table:
             starts = {r: i for i, r in enumerate(frags.rel)}
             found = [starts.get(int(off)) for off in table]
@@ -166,6 +210,95 @@ class FrameLayout(ImageState):
         self.warnings.append(f"{nfrag} fragments for {n} frames and no offset table; "
                              "one fragment per frame assumed")
         return [[i] for i in range(nfrag)]
+
+    def _cut_fragments(self, frags: Any, groups: list[list[int]]) -> bool:
+        """Note which frames a file cut inside encapsulated Pixel Data lost.
+
+        Sets ``_cut_frames``: ``{frame: (bytes present, bytes missing or
+        None)}`` for the frames present but incomplete; frames past the last
+        group have no byte at all. False when the data is not cut (a
+        delimited sequence, or a value taken from a pydicom Dataset).
+        """
+        if getattr(self, "_from_dataset", False) or (frags.delimited
+                                                     and frags.cut is None):
+            return False
+        cut: dict[int, tuple[int, int | None]] = {}
+        if frags.cut is not None and groups:
+            k, missing = frags.cut
+            frame = next((g for g, members in enumerate(groups) if k in members),
+                         len(groups) - 1)
+            have = sum(frags.lengths[j] for j in groups[frame])
+            cut[frame] = (have, missing or None)
+        elif groups and not self._ends_whole(frags, groups[-1]):
+            last = len(groups) - 1
+            cut[last] = (sum(frags.lengths[j] for j in groups[last]), None)
+        self._cut_frames = cut
+        return True
+
+    def _ends_whole(self, frags: Any, group: list[int]) -> bool:
+        """Whether a frame's last fragment ends its codestream (EOI / EOC)."""
+        if self.transfer_syntax.family not in ("jpeg", "jpegls", "jpeg2k", "htj2k"):
+            return True  # no end marker to check
+        assert self._reader is not None
+        last = group[-1]
+        size = frags.lengths[last]
+        tail = self._reader.read(frags.offsets[last] + max(0, size - 3), min(3, size))
+        return tail.rstrip(b"\x00").endswith(b"\xff\xd9")
+
+    def _truncation(self, i: int) -> tuple[int, int | None] | None:
+        """``(bytes present, bytes missing or None)`` of frame ``i`` in a cut file.
+
+        None when the frame is whole (or the file is not cut).
+        """
+        if not self.transfer_syntax.encapsulated:
+            cut = getattr(self, "_cut", None)
+            if cut is None:
+                return None
+            start, stop = self._native_span(i)
+            if stop <= cut:
+                return None
+            return max(0, cut - start), stop - max(cut, start)
+        cut_frames = getattr(self, "_cut_frames", None)
+        if cut_frames is None:
+            return None
+        if i >= len(self._groups):
+            return 0, None
+        return cut_frames.get(i)
+
+    def _native_span(self, i: int) -> tuple[int, int]:
+        """Byte range of native frame ``i`` within Pixel Data's value."""
+        spec = self.spec
+        if spec.bits_allocated == 1:
+            bits = spec.rows * spec.columns * spec.samples_per_pixel
+            return (i * bits) // 8, (i * bits + bits + 7) // 8
+        size = spec.native_frame_nbytes
+        return i * size, i * size + size
+
+    def _native_frame_span(self, i: int) -> int:
+        """How many bytes :meth:`_frame_bytes` gives for whole native frame ``i``."""
+        start, stop = self._native_span(i)
+        return stop - start
+
+    def _check_complete(self, i: int, tried: Any = ()) -> None:
+        """Raise :class:`TruncatedError` when the file ends inside frame ``i``."""
+        cut = self._truncation(i)
+        if cut is None:
+            return
+        have, missing = cut
+        if not have:
+            size = f" {missing}" if missing is not None else ""
+            what = f"the file ends before this frame: none of its{size} bytes is there"
+        elif missing is not None:
+            what = (f"the file ends inside this frame: {missing} of its "
+                    f"{have + missing} bytes are missing")
+        else:
+            what = (f"the file ends inside this frame: {have} bytes are there, "
+                    "the rest is missing")
+        raise TruncatedError(
+            f"{what} (file truncated; read with on_error='recover' for what "
+            "is there)", path=self.path or "<in-memory>", frame=i,
+            transfer_syntax=str(self.transfer_syntax), tried=tried,
+            missing_bytes=missing)
 
     def _check_index(self, index: Any) -> int:
         try:
@@ -227,6 +360,8 @@ class FrameLayout(ImageState):
                 return raw[skip:skip + size].tobytes()
             return reader.read(start, size)
         frags = self._frags
+        if i >= len(self._groups):
+            return b""  # a cut file lost this frame (_truncation)
         parts = [reader.read(frags.offsets[k], frags.lengths[k])
                  for k in self._groups[i]]
         return parts[0] if len(parts) == 1 else b"".join(parts)
