@@ -18,29 +18,17 @@ import pytest
 import dicomio
 from dicomio import DicomImage, DicomioWarning, TruncatedError
 from dicomio.image.tolerance import truncated_frames
-from tests.robustness._hostile import GREY8, GREY16, Encapsulated, make
-
-RNG = np.random.default_rng(15)
-# Smooth images with some texture: JPEG keeps them close, and no row is flat.
-TEXTURED = ((np.add.outer(np.arange(64), np.arange(48))[None]
-             * np.arange(1, 4)[:, None, None]) % 200
-            + RNG.integers(0, 30, (3, 64, 48))).astype(np.uint8)
-
-
-def _native_cut() -> bytes:
-    """GREY16 (3 frames of 20 x 24): frame 2 gone, frame 1 short by 100 bytes."""
-    data = make(GREY16, "ExplicitVRLittleEndian")
-    return data[: len(data) - GREY16[0].nbytes - 100]
-
-
-def _cut_in_last_frame(syntax: str, frames: np.ndarray = TEXTURED) -> tuple[bytes, int]:
-    """The file ends halfway through the last frame's fragment (no delimiter)."""
-    data = make(frames, syntax)
-    enc = Encapsulated.parse(data)
-    last = enc.fragments[-1]
-    end = len(data) - len(enc.tail) - 8 - len(last) + len(last) // 2
-    return data[:end], len(last) - len(last) // 2
-
+from tests.robustness._hostile import (
+    BAD,
+    GREY8,
+    GREY16,
+    TEXTURED,
+    Encapsulated,
+    cut_in_last_frame,
+    jpeg_with_bad_frames,
+    make,
+    truncated_native,
+)
 
 def _quiet_read(img: DicomImage, **kwargs):
     with warnings.catch_warnings():
@@ -57,7 +45,7 @@ def _opened(data: bytes) -> DicomImage:
 # ------------------------------------------------------------ the default
 def test_a_native_file_cut_mid_frame_raises_naming_file_frame_and_bytes(tmp_path):
     path = tmp_path / "cut.dcm"
-    path.write_bytes(_native_cut())
+    path.write_bytes(truncated_native())
     with pytest.warns(DicomioWarning, match="truncated"):
         img = DicomImage(path)
     assert img.shape == (3, 20, 24)  # the header's frames, not fewer
@@ -70,7 +58,7 @@ def test_a_native_file_cut_mid_frame_raises_naming_file_frame_and_bytes(tmp_path
     assert "ExplicitVRLittleEndian" in text
     assert "100 of its 960 bytes are missing" in text and exc.missing_bytes == 100
     assert "on_error='recover'" in text
-    assert exc.tried == [("native", "not run: the file is truncated")]
+    assert exc.tried == [("native", "not run: the data is truncated")]
     # The frames before the cut are whole and read alone as before.
     np.testing.assert_array_equal(img.read(0), GREY16[0])
     with pytest.raises(TruncatedError, match="none of its 960 bytes is there"):
@@ -84,7 +72,7 @@ def test_a_native_file_cut_mid_frame_raises_naming_file_frame_and_bytes(tmp_path
 @pytest.mark.parametrize("syntax", ["JPEGBaseline8Bit", "JPEG2000Lossless",
                                     "RLELossless", "JPEGLSLossless"])
 def test_an_encapsulated_file_cut_inside_the_last_frame_raises(syntax, tmp_path):
-    data, missing = _cut_in_last_frame(syntax)
+    data, missing = cut_in_last_frame(syntax)
     path = tmp_path / "cut.dcm"
     path.write_bytes(data)
     img = _opened(path.read_bytes())
@@ -120,7 +108,7 @@ def test_a_whole_pixel_data_with_too_few_frames_is_still_tolerated():
 # ------------------------------------------------------------ recover
 def test_recover_keeps_complete_frames_and_rows_of_a_native_file(tmp_path):
     path = tmp_path / "cut.dcm"
-    path.write_bytes(_native_cut())
+    path.write_bytes(truncated_native())
     img = _opened(path.read_bytes())
     with pytest.warns(DicomioWarning) as caught:
         arr = img.read(on_error="recover")
@@ -153,7 +141,7 @@ def test_recover_with_rescale_sets_missing_rows_to_zero():
 
 
 def test_recover_keeps_the_rows_libjpeg_turbo_decoded():
-    data, _ = _cut_in_last_frame("JPEGBaseline8Bit")
+    data, _ = cut_in_last_frame("JPEGBaseline8Bit")
     whole = DicomImage(make(TEXTURED, "JPEGBaseline8Bit")).read()
     img = _opened(data)
     with pytest.warns(DicomioWarning, match=r"1 are incomplete .* 2 \(rows \d+-63 missing\)"):
@@ -169,7 +157,7 @@ def test_recover_keeps_the_rows_libjpeg_turbo_decoded():
 
 @pytest.mark.parametrize("syntax", ["JPEG2000Lossless", "RLELossless"])
 def test_recover_fills_a_cut_frame_no_codec_decodes(syntax):
-    data, missing = _cut_in_last_frame(syntax)
+    data, missing = cut_in_last_frame(syntax)
     whole = make(TEXTURED, syntax)
     img = _opened(data)
     arr = _quiet_read(img, on_error="recover")
@@ -184,32 +172,36 @@ def test_recover_fills_a_cut_frame_no_codec_decodes(syntax):
     assert DicomImage(whole).read().shape == arr.shape
 
 
-# ------------------------------------------------------------ bad frames
-def _jpeg_with_bad_frames(n: int = 140, bad: tuple[int, ...] = ()) -> bytes:
-    """``n`` JPEG frames of 16 x 16; frames ``bad`` encoded at 24 x 16."""
-    good = make(np.stack([np.full((16, 16), 10 + k, np.uint8) for k in range(n)]),
-                "JPEGBaseline8Bit")
-    other = Encapsulated.parse(make(np.full((len(bad) or 1, 24, 16), 200, np.uint8),
-                                    "JPEGBaseline8Bit"))
-    enc = Encapsulated.parse(good)
-    for j, k in enumerate(bad):
-        enc.fragments[k] = other.fragments[j]
+def test_a_jpeg_stream_cut_before_eoi_in_a_whole_file_is_truncated_too():
+    # The container is intact but the codestream lacks its end: libjpeg-turbo
+    # would fill the rest grey. Refused; recover keeps the decoded rows.
+    enc = Encapsulated.parse(make(TEXTURED, "JPEGBaseline8Bit"))
+    frag = enc.fragments[1]
+    enc.fragments[1] = frag[: len(frag) // 2 & ~1]
     enc.bot = Encapsulated.table([[f] for f in enc.fragments])
-    return enc.build()
+    img = DicomImage(enc.build())
+    with pytest.raises(TruncatedError, match="frame 1.*does not end with EOI") as info:
+        img.read()
+    assert info.value.missing_bytes is None
+    whole = DicomImage(make(TEXTURED, "JPEGBaseline8Bit")).read()
+    arr = _quiet_read(img, on_error="recover")
+    first, stop = img.failed_frames[1].missing_rows
+    assert stop == 64 and 0 < first < 64
+    np.testing.assert_array_equal(arr[1, :first], whole[1, :first])
+    np.testing.assert_array_equal(arr[[0, 2]], whole[[0, 2]])
+    assert not arr[1, first:].any()
 
 
-BAD = tuple(range(3, 140, 6))[:23]
-
-
+# ------------------------------------------------------------ bad frames
 def test_one_bad_frame_fails_the_whole_read_by_default():
-    img = DicomImage(_jpeg_with_bad_frames(bad=BAD))
+    img = DicomImage(jpeg_with_bad_frames(bad=BAD))
     with pytest.raises(dicomio.DecodeError, match="frame 3.*contradicts the header"):
         img.read()
     assert img.read(4).shape == (16, 16)
 
 
 def test_skip_returns_the_117_good_frames_and_lists_the_23():
-    img = DicomImage(_jpeg_with_bad_frames(bad=BAD))
+    img = DicomImage(jpeg_with_bad_frames(bad=BAD))
     with pytest.warns(DicomioWarning) as caught:
         arr = img.read(on_error="skip")
     assert len(caught) == 1  # one summary per read
@@ -228,7 +220,7 @@ def test_skip_returns_the_117_good_frames_and_lists_the_23():
 
 
 def test_fill_keeps_the_shape_and_zeroes_the_bad_frames():
-    img = DicomImage(_jpeg_with_bad_frames(bad=BAD))
+    img = DicomImage(jpeg_with_bad_frames(bad=BAD))
     with pytest.warns(DicomioWarning, match="23 of 140 frames failed; 23 were "
                       "filled with 0: 3, 9"):
         arr = img.read(on_error="fill")
@@ -241,7 +233,7 @@ def test_fill_keeps_the_shape_and_zeroes_the_bad_frames():
 
 
 def test_fill_of_a_single_frame_and_skip_of_it():
-    img = DicomImage(_jpeg_with_bad_frames(n=4, bad=(2,)))
+    img = DicomImage(jpeg_with_bad_frames(n=4, bad=(2,)))
     with pytest.warns(DicomioWarning, match="1 of 1 frame failed"):
         assert not img.read(2, on_error="fill").any()
     with pytest.warns(DicomioWarning, match="were left out: 2"):
@@ -251,7 +243,7 @@ def test_fill_of_a_single_frame_and_skip_of_it():
 
 
 def test_a_later_good_read_clears_the_record():
-    img = DicomImage(_jpeg_with_bad_frames(n=4, bad=(2,)))
+    img = DicomImage(jpeg_with_bad_frames(n=4, bad=(2,)))
     with pytest.warns(DicomioWarning):
         img.read(on_error="fill")
     assert list(img.failed_frames) == [2]
@@ -272,7 +264,7 @@ def test_on_error_is_checked():
 
 
 def test_display_reads_recover_too():
-    img = _opened(_native_cut())
+    img = _opened(truncated_native())
     arr = _quiet_read(img, display=True, on_error="recover")
     assert arr.shape == (3, 20, 24) and arr.dtype == np.uint8
     assert list(img.failed_frames) == [1, 2]
@@ -280,7 +272,7 @@ def test_display_reads_recover_too():
 
 def test_imread_takes_on_error():
     with pytest.warns(DicomioWarning) as caught:
-        arr = dicomio.imread(_native_cut(), on_error="fill")
+        arr = dicomio.imread(truncated_native(), on_error="fill")
     assert "2 of 3 frames failed" in str(caught[-1].message)
     np.testing.assert_array_equal(arr[0], GREY16[0])
     assert not arr[1:].any()
@@ -288,7 +280,7 @@ def test_imread_takes_on_error():
 
 def test_memmap_refuses_a_cut_file(tmp_path):
     path = tmp_path / "cut.dcm"
-    path.write_bytes(_native_cut())
+    path.write_bytes(truncated_native())
     img = _opened(str(path))
     with pytest.raises(dicomio.DicomioError, match="memory mapping"):
         img.memmap()
@@ -296,7 +288,7 @@ def test_memmap_refuses_a_cut_file(tmp_path):
 
 def test_warning_names_the_file(tmp_path):
     path = tmp_path / "cut.dcm"
-    path.write_bytes(_native_cut())
+    path.write_bytes(truncated_native())
     img = _opened(str(path))
     with pytest.warns(DicomioWarning) as caught:
         img.read(on_error="fill")

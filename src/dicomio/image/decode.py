@@ -87,13 +87,16 @@ class FrameDecoding(FrameLayout):
         file's (a truncated frame's remains, :mod:`dicomio.image.tolerance`)."""
         spec = self.spec
         if data is None:
-            # A frame the file ends inside fails before any codec sees it.
-            self._check_complete(i, [(b.name, "not run: the file is truncated")
-                                     for b in cands])
+            # A frame the file ends inside, or a codestream without its end,
+            # fails before any codec sees it (libjpeg-turbo would fill the
+            # rest grey and say nothing).
+            not_run = [(b.name, "not run: the data is truncated") for b in cands]
+            self._check_complete(i, not_run)
             fast = self._native_into(i, dest, cands, want_rgb)
             if fast is not None:
                 return fast
             data = self._frame_bytes(i)
+            self._check_stream_end(i, data, not_run)
         info = None
         if self.transfer_syntax.encapsulated:
             info = self._parse(data, i, cands)

@@ -242,8 +242,23 @@ class FrameLayout(ImageState):
         assert self._reader is not None
         last = group[-1]
         size = frags.lengths[last]
-        tail = self._reader.read(frags.offsets[last] + max(0, size - 3), min(3, size))
-        return tail.rstrip(b"\x00").endswith(b"\xff\xd9")
+        tail = self._reader.read(frags.offsets[last] + max(0, size - 64), min(64, size))
+        return _ends_with_marker(tail)
+
+    def _check_stream_end(self, i: int, data: bytes, tried: Any = ()) -> None:
+        """Raise :class:`TruncatedError` for a codestream cut before its end marker.
+
+        JPEG, JPEG-LS, JPEG 2000 and HTJ2K streams end with FFD9 (EOI / EOC);
+        padding after it (zeros, or one FF byte as some writers add) is fine.
+        """
+        if (self.transfer_syntax.family in ("jpeg", "jpegls", "jpeg2k", "htj2k")
+                and data and not _ends_with_marker(bytes(data[-64:]))):
+            raise TruncatedError(
+                "the codestream does not end with EOI / EOC (FFD9): it is "
+                "truncated, by an unknown number of bytes (read with "
+                "on_error='recover' for what is there)",
+                path=self.path or "<in-memory>", frame=i,
+                transfer_syntax=str(self.transfer_syntax), tried=tried)
 
     def _truncation(self, i: int) -> tuple[int, int | None] | None:
         """``(bytes present, bytes missing or None)`` of frame ``i`` in a cut file.
@@ -365,3 +380,9 @@ class FrameLayout(ImageState):
         parts = [reader.read(frags.offsets[k], frags.lengths[k])
                  for k in self._groups[i]]
         return parts[0] if len(parts) == 1 else b"".join(parts)
+
+
+def _ends_with_marker(tail: bytes) -> bool:
+    """Whether a codestream's last bytes hold its FFD9 end marker (padding allowed)."""
+    tail = tail.rstrip(b"\x00")
+    return tail.endswith(b"\xff\xd9") or tail.endswith(b"\xff\xd9\xff")
