@@ -9,7 +9,12 @@ import numpy as np
 
 from dicomio import DicomImage
 from tests.cli._run import run
-from tests.robustness._hostile import BAD, GREY16, jpeg_with_bad_frames, truncated_native
+from tests.robustness._hostile import (
+    BAD,
+    GREY16,
+    jpeg_with_bad_frames,
+    truncated_native,
+)
 
 
 def _cut(tmp_path: Path) -> Path:

@@ -9,7 +9,12 @@ import pytest
 
 import dicomio
 from dicomio import DicomioWarning
-from tests.robustness._hostile import BAD, GREY16, jpeg_with_bad_frames, truncated_native
+from tests.robustness._hostile import (
+    BAD,
+    GREY16,
+    jpeg_with_bad_frames,
+    truncated_native,
+)
 
 pytest.importorskip("dask")
 

@@ -30,6 +30,7 @@ from tests.robustness._hostile import (
     truncated_native,
 )
 
+
 def _quiet_read(img: DicomImage, **kwargs):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DicomioWarning)

@@ -10,7 +10,12 @@ import pytest
 
 import dicomio
 from dicomio import DicomioWarning
-from tests.robustness._hostile import BAD, GREY16, jpeg_with_bad_frames, truncated_native
+from tests.robustness._hostile import (
+    BAD,
+    GREY16,
+    jpeg_with_bad_frames,
+    truncated_native,
+)
 
 
 @pytest.fixture
