@@ -21,6 +21,8 @@ the frame's :class:`~dicomio.image.FrameInfo` (``error``, ``action``,
 
 from __future__ import annotations
 
+import threading
+import warnings
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -53,8 +55,6 @@ def frame_worker(img: DicomImage, idx: Sequence[int], result: np.ndarray,
                  cands: list[Backend], want_rgb: bool, alone: int | None,
                  need_rescale: bool, on_error: str) -> Callable[[int], None]:
     """``work(k)``: decode frame ``idx[k]`` into ``result[k]``, as ``on_error`` says."""
-    import threading
-
     scratch = threading.local()  # one frame buffer per thread, reused
 
     def work(k: int) -> None:
@@ -207,7 +207,6 @@ def warn_failed(where: str, n: int, failed: Sequence[tuple[int, FrameInfo]], *,
                 unit: str = "frame", attr: str = "failed_frames",
                 stacklevel: int = 4) -> None:
     """One DicomioWarning summing up the failed frames (slices) of a read."""
-    import warnings
 
     parts = []
     for action, say in (("skipped", "were left out"),
