@@ -92,7 +92,7 @@ class TruncatedFrames(ImageState):
         """Raise :class:`TruncatedError` for a codestream cut before its end marker.
 
         JPEG, JPEG-LS, JPEG 2000 and HTJ2K streams end with FFD9 (EOI / EOC);
-        padding after it (zeros, or one FF byte as some writers add) is fine.
+        padding after it (zeros, an FF byte as some writers add) is fine.
         """
         if (self.transfer_syntax.family in ("jpeg", "jpegls", "jpeg2k", "htj2k")
                 and data and not _ends_with_marker(bytes(data[-64:]))):
@@ -160,6 +160,10 @@ class TruncatedFrames(ImageState):
 
 
 def _ends_with_marker(tail: bytes) -> bool:
-    """Whether a codestream's last bytes hold its FFD9 end marker (padding allowed)."""
-    tail = tail.rstrip(b"\x00")
-    return tail.endswith(b"\xff\xd9") or tail.endswith(b"\xff\xd9\xff")
+    """Whether a codestream's last bytes hold its FFD9 end marker.
+
+    Entropy-coded data never holds FF D9 (JPEG stuffs FF with 00, JPEG-LS
+    and JPEG 2000 keep the byte after FF below 90), so FF D9 among the last
+    bytes is the end marker, whatever padding follows it.
+    """
+    return b"\xff\xd9" in tail
