@@ -22,6 +22,7 @@ from tests.robustness._hostile import (
     BAD,
     GREY8,
     GREY16,
+    RGB8,
     TEXTURED,
     Encapsulated,
     cut_in_last_frame,
@@ -156,7 +157,25 @@ def test_recover_keeps_the_rows_libjpeg_turbo_decoded():
     assert not arr[2, first:].any()
 
 
-@pytest.mark.parametrize("syntax", ["JPEG2000Lossless", "RLELossless"])
+def test_recover_keeps_the_complete_rows_of_every_rle_segment():
+    data, missing = cut_in_last_frame("RLELossless")
+    img = _opened(data)
+    with pytest.warns(DicomioWarning, match=r"2 \(rows 31-63 missing\)"):
+        arr = img.read(on_error="recover")
+    np.testing.assert_array_equal(arr[:2], TEXTURED[:2])  # lossless: bit-exact
+    fi = img.failed_frames[2]
+    assert fi.missing_rows == (31, 64) and fi.missing_bytes == missing
+    np.testing.assert_array_equal(arr[2, :31], TEXTURED[2, :31])
+    assert not arr[2, 31:].any()
+    # Colour: the last plane's segment is the one cut, so no row is whole.
+    data, _ = cut_in_last_frame("RLELossless", RGB8)
+    img = _opened(data)
+    arr = _quiet_read(img, on_error="recover")
+    np.testing.assert_array_equal(arr[0], RGB8[0])
+    assert img.failed_frames[1].missing_rows == (0, 16) and not arr[1].any()
+
+
+@pytest.mark.parametrize("syntax", ["JPEG2000Lossless"])
 def test_recover_fills_a_cut_frame_no_codec_decodes(syntax):
     data, missing = cut_in_last_frame(syntax)
     whole = make(TEXTURED, syntax)

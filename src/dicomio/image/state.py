@@ -55,7 +55,7 @@ class FrameInfo:
     missing_rows : (int, int) or None
         ``(first, stop)``: the rows set to 0 (every row for a filled or
         skipped frame); None for a recovered frame when the codec does not
-        say which rows it lost (JPEG 2000, RLE).
+        say which rows it lost (JPEG-LS, JPEG 2000).
     missing_bytes : int or None
         For a truncated frame, how many of its bytes the file lacks (None:
         unknown, e.g. an encapsulated frame missing whole).

@@ -98,10 +98,11 @@ def _recover(img: DicomImage, i: int, dest: np.ndarray, cands: list[Backend],
     """Decode what is left of truncated frame ``i``; the number of good rows.
 
     Uncompressed data: the bytes present, padded, and every complete row
-    kept. Compressed data: the cut stream handed to the backends; a JPEG
-    decoder fills what it lost with one flat value, so the flat rows at the
-    bottom (rounded up to whole MCU rows) are counted as missing. Other
-    codecs do not say what they lost (``missing_rows`` None).
+    kept; RLE likewise, segment by segment. Other compressed data: the cut
+    stream handed to the backends; a JPEG decoder fills what it lost with
+    one flat value, so the flat rows at the bottom (rounded to whole MCU
+    rows) are counted as missing. Other codecs do not say what they lost
+    (``missing_rows`` None).
     """
     spec = img.spec
     rows = spec.rows
@@ -113,6 +114,8 @@ def _recover(img: DicomImage, i: int, dest: np.ndarray, cands: list[Backend],
         need = img._native_frame_span(i)
         data = bytes(data) + bytes(max(0, need - len(data)))
         good = _complete_rows(img, i, have)
+    elif img.transfer_syntax.family == "rle" and data:
+        data, good = _rle_padded(img, data)
     fi: FrameInfo | None = None
     if data and good != 0:
         try:
@@ -127,7 +130,7 @@ def _recover(img: DicomImage, i: int, dest: np.ndarray, cands: list[Backend],
         dest[...] = 0
         good = 0
     else:
-        if not native:
+        if not native and img.transfer_syntax.family != "rle":
             good = _flat_bottom(img, dest, data)
         fi = img._infos[i]
         fi.error = exc.message
@@ -154,6 +157,53 @@ def _complete_rows(img: DicomImage, i: int, have: int) -> int:
         return max(0, min(spec.rows, (have - (spp - 1) * plane)
                           // (spec.columns * sample)))
     return min(spec.rows, have // (spec.columns * spp * sample))
+
+
+def _rle_padded(img: DicomImage, data: bytes) -> tuple[bytes, int]:
+    """A cut RLE frame made whole: each segment decoded as far as it goes,
+    padded with 0 and written back as literal runs; and the rows complete in
+    every segment (PS3.5 Annex G: one segment per byte plane and sample)."""
+    spec = img.spec
+    size, cols = spec.rows * spec.columns, spec.columns
+    nseg = int.from_bytes(data[:4], "little") if len(data) >= 64 else 0
+    if not 1 <= nseg <= 15:
+        return b"", 0  # not even the header: nothing to decode
+    offsets = [int.from_bytes(data[4 + 4 * k: 8 + 4 * k], "little")
+               for k in range(nseg)] + [len(data)]
+    good, segments = spec.rows, []
+    for k in range(nseg):
+        start, stop = offsets[k], max(offsets[k], min(offsets[k + 1], len(data)))
+        plane = _unpack_partial(data[start:stop], size)
+        good = min(good, len(plane) // cols)
+        plane = plane + bytes(size - len(plane))
+        segments.append(b"".join(bytes([len(plane[j:j + 128]) - 1]) + plane[j:j + 128]
+                                 for j in range(0, size, 128)))
+    head = [nseg]
+    pos = 64
+    for seg in segments:
+        head.append(pos)
+        pos += len(seg)
+    header = b"".join(v.to_bytes(4, "little") for v in head).ljust(64, b"\0")
+    return header + b"".join(segments), good
+
+
+def _unpack_partial(seg: bytes, size: int) -> bytes:
+    """PackBits bytes of a segment, as many as its data hold (at most ``size``)."""
+    out = bytearray()
+    i, n = 0, len(seg)
+    while i < n and len(out) < size:
+        h = seg[i]
+        i += 1
+        if h < 128:
+            run = seg[i:i + h + 1]
+            if len(run) < h + 1:
+                break  # the cut falls inside this literal run: drop it
+            out += run
+            i += h + 1
+        elif h > 128 and i < n:
+            out += seg[i:i + 1] * (257 - h)
+            i += 1
+    return bytes(out[:size])
 
 
 def _flat_bottom(img: DicomImage, dest: np.ndarray, data: bytes) -> int | None:
