@@ -167,6 +167,9 @@ def series_metadata(chosen: Series, index: Any, color: str,
             decoder = decoder or _planned(img, backend)
     meta["photometric"] = dict(report)
     meta["decoder"] = decoder
+    failed = getattr(chosen, "failed_slices", {})
+    meta["failed_frames"] = failed_dict(
+        failed if index is None else {k: f for k, f in failed.items() if k == pos})
     geom = chosen.geometry
     meta["series"] = {
         "key": chosen.key,
