@@ -75,3 +75,22 @@ def test_iter_skips_the_frames_that_fail(bad):
     assert len(filled) == 140 and not filled[BAD[0]].any()
     with pytest.raises(dicomio.DecodeError, match="frame 3"):
         list(iio.imiter(bad, plugin="dicomio"))
+
+
+def test_a_folder_lists_its_failed_slices(tmp_path):
+    from pathlib import Path
+
+    from tests._builders import write_stack
+
+    _, _, truth = write_stack(tmp_path, 3)
+    victim = next(p for p, k in truth.items() if k == 1)
+    data = Path(victim).read_bytes()
+    Path(victim).write_bytes(data[: len(data) - 50])
+    with pytest.warns(DicomioWarning) as caught, \
+            iio.imopen(tmp_path, "r", plugin="dicomio") as f:
+        vol = f.read(on_error="fill")
+        meta = f.metadata()
+    assert any("1 of 3 slices failed" in str(w.message) for w in caught)
+    assert vol.shape[0] == 3 and not vol[1].any()
+    assert list(meta["failed_frames"]) == ["1"]
+    assert meta["failed_frames"]["1"]["action"] == "filled"
