@@ -11,8 +11,23 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..errors import DecodeError
 from ..image.tolerance import truncated_frames
 from . import _lazy
+
+
+def refuse_empty(n: int, path: str, frame: int) -> None:
+    """A one-image layer whose only frame decoded to nothing is not opened.
+
+    Recovery is for showing what a file holds; an all-zero image holds
+    nothing, so its error is raised (the reader reports the series as not
+    opened, and opens the others).
+    """
+    prov = _lazy.provenance(path, frame) or {}
+    failed = prov.get("failed")
+    if n == 1 and failed and failed.get("missing_rows") and \
+            failed["missing_rows"][0] == 0:
+        raise DecodeError(str(prov.get("error")), path=path, frame=frame)
 
 
 def layer_failures(img: Any, path: str, slices: list[tuple[str, int]],

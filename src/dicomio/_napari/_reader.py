@@ -38,7 +38,7 @@ from ..series._web import WEB_ATTR
 from ..sources.remote import is_dicomweb, is_url
 from . import _display as _shown
 from . import _lazy
-from ._failed import layer_failures
+from ._failed import layer_failures, refuse_empty
 
 __all__ = ["get_reader", "read_dicom", "series_layer", "is_dicom_source",
            "refusal", "window_limits"]
@@ -337,6 +337,7 @@ def series_layer(series: Any, *, color: str = "rgb",
         sample = _lazy.decode_frame(slices[mid][0], slices[mid][1],
                                     rescale=params[mid], dtype=dtype, color=color,
                                     threads=None if n == 1 else 1)
+    refuse_empty(n, *slices[mid])
     prov = _lazy.provenance(*slices[mid]) or {}
     # dicomio's own warnings name the file and the defect it tolerated.
     shown = [f"{first_path}: {text}" for text in img0.warnings]
