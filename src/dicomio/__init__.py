@@ -27,6 +27,7 @@ from .errors import (
     MemoryLimitError,
     RemoteError,
     SeriesError,
+    TruncatedError,
     UnsupportedTransferSyntaxError,
 )
 from .image import DicomImage, DicomioWarning, FrameInfo, imread
@@ -49,6 +50,7 @@ __all__ = [
     "UnsupportedTransferSyntaxError",
     "BackendUnavailableError",
     "DecodeError",
+    "TruncatedError",
     "FrameIndexError",
     "MemoryLimitError",
     "SeriesError",

@@ -8,6 +8,7 @@ backends that were tried, each with the reason it failed.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 __all__ = [
     "DicomioError",
@@ -15,6 +16,7 @@ __all__ = [
     "UnsupportedTransferSyntaxError",
     "BackendUnavailableError",
     "DecodeError",
+    "TruncatedError",
     "FrameIndexError",
     "MemoryLimitError",
     "SeriesError",
@@ -100,6 +102,31 @@ class BackendUnavailableError(DicomioError, ImportError):
 
 class DecodeError(DicomioError, RuntimeError):
     """Every capable backend failed on a frame, or produced data of the wrong size."""
+
+
+class TruncatedError(DecodeError):
+    """The file ends inside a frame's pixel data (it was cut short).
+
+    ``missing_bytes`` is how many bytes of the frame are missing, or None
+    when the file does not say (an encapsulated frame that is missing whole).
+    Read with ``on_error="recover"`` to get what is there (see
+    ``docs/robustness.md``).
+    """
+
+    def __init__(self, message: str, *, missing_bytes: int | None = None,
+                 **kwargs: Any) -> None:
+        self.missing_bytes = missing_bytes
+        super().__init__(message, **kwargs)
+
+    def __reduce__(self):  # type: ignore[no-untyped-def]
+        return (_rebuild_truncated, (self.message, self.path, self.frame,
+                                     self.transfer_syntax, self.tried,
+                                     self.missing_bytes))
+
+
+def _rebuild_truncated(message, path, frame, ts, tried, missing):  # type: ignore[no-untyped-def]
+    return TruncatedError(message, path=path, frame=frame, transfer_syntax=ts,
+                          tried=tried, missing_bytes=missing)
 
 
 class FrameIndexError(DicomioError, IndexError, ValueError):

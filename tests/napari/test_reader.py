@@ -508,8 +508,10 @@ def test_slices_without_a_rescale_are_never_copied(
     np.testing.assert_array_equal(_lazy.decode_frame(str(path), 1), frames[1])
 
 
-def test_a_failing_frame_is_logged_and_its_chunk_raises(
+def test_a_failing_frame_is_logged_shown_as_zero_and_notified(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Until issue 15 the chunk holding a bad frame raised; the reader now
+    # reads with on_error="recover": the frame is 0, logged and notified.
     from dicomio.errors import DecodeError
 
     path = tmp_path / "multi.dcm"
@@ -526,10 +528,13 @@ def test_a_failing_frame_is_logged_and_its_chunk_raises(
         shape, dtype = img.frame_shape, img.dtype
     data = _lazy.lazy_stack([(str(path), k) for k in range(3)], shape, dtype,
                             [None] * 3, chunk=3)
-    with pytest.raises(DecodeError, match="corrupt frame"):
-        data.compute()
+    got = data.compute()
+    assert not got[1].any() and got[0].any() and got[2].any()
     assert _lazy.provenance(str(path), 0)["error"] is None  # type: ignore[index]
-    assert "corrupt frame" in _lazy.provenance(str(path), 1)["error"]  # type: ignore[index]
+    entry = _lazy.provenance(str(path), 1)
+    assert entry is not None and "corrupt frame" in entry["error"]
+    assert entry["failed"]["action"] == "filled"
+    assert any("frame 1" in m and "corrupt frame" in m for m in warnings_shown())
 
 
 def test_chunks_reuse_the_headers_of_the_scan(

@@ -152,3 +152,41 @@ def _huge_claim_encapsulated() -> bytes:
             setattr(ds, "NumberOfFrames", 10000),
         ),
     )
+
+
+# ------------------------- truncated files and bad frames (on_error)
+# Smooth images with some texture: JPEG keeps them close, and no row is flat.
+TEXTURED = ((np.add.outer(np.arange(64), np.arange(48))[None]
+             * np.arange(1, 4)[:, None, None]) % 200
+            + np.random.default_rng(15).integers(0, 30, (3, 64, 48))).astype(np.uint8)
+
+
+def truncated_native() -> bytes:
+    """GREY16 (3 frames of 20 x 24): frame 2 gone, frame 1 short by 100 bytes."""
+    data = make(GREY16, "ExplicitVRLittleEndian")
+    return data[: len(data) - GREY16[0].nbytes - 100]
+
+
+def cut_in_last_frame(syntax: str, frames: np.ndarray = TEXTURED) -> tuple[bytes, int]:
+    """The file ends halfway through the last frame's fragment (no delimiter)."""
+    data = make(frames, syntax)
+    enc = Encapsulated.parse(data)
+    last = enc.fragments[-1]
+    end = len(data) - len(enc.tail) - 8 - len(last) + len(last) // 2
+    return data[:end], len(last) - len(last) // 2
+
+
+def jpeg_with_bad_frames(n: int = 140, bad: tuple[int, ...] = ()) -> bytes:
+    """``n`` JPEG frames of 16 x 16; frames ``bad`` encoded at 24 x 16."""
+    good = make(np.stack([np.full((16, 16), 10 + k, np.uint8) for k in range(n)]),
+                "JPEGBaseline8Bit")
+    other = Encapsulated.parse(make(np.full((len(bad) or 1, 24, 16), 200, np.uint8),
+                                    "JPEGBaseline8Bit"))
+    enc = Encapsulated.parse(good)
+    for j, k in enumerate(bad):
+        enc.fragments[k] = other.fragments[j]
+    enc.bot = Encapsulated.table([[f] for f in enc.fragments])
+    return enc.build()
+
+
+BAD = tuple(range(3, 140, 6))[:23]

@@ -89,10 +89,19 @@ REFUSED = [
         "truncated before it",
     ),
     Refused(
+        "truncated-file-inside-a-frame",
+        lambda: make(GREY16, "JPEG2000Lossless")[:-300],
+        dicomio.TruncatedError,
+        r"the file ends inside this frame: \d+ of its \d+ bytes are missing",
+        frame=True,
+    ),
+    Refused(
         "truncated-codestream",
         _cut("JPEG2000Lossless", 0.4),
-        dicomio.DecodeError,
-        "every capable backend failed",
+        # Until issue 15 the backends were tried (and all failed); a stream
+        # cut before its end marker is now refused before any of them runs.
+        dicomio.TruncatedError,
+        r"the codestream does not end with EOI / EOC \(FFD9\): it is truncated",
         frame=True,
     ),
     Refused(

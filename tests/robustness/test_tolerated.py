@@ -255,7 +255,6 @@ TOLERATED = [
         GREY8[0],
         "3 fragments for 1 frame",
     ),
-    Tolerated("truncated-native-frames", _truncated_native, GREY16[:1], "truncated"),
     Tolerated(
         "bits-stored-above-bits-allocated",
         _bits_stored_above_allocated,
@@ -305,5 +304,30 @@ def test_tolerated_and_reported(case, tmp_path):
     assert arr.shape == img.shape == expected.shape
     assert arr.dtype == img.dtype
     np.testing.assert_array_equal(arr, expected)
+    img.close()
+    assert snapshot(folder) == before
+
+
+def test_a_truncated_file_is_refused_unless_recovery_is_asked(tmp_path):
+    # Until issue 15 a cut native file was read as its complete frames (here
+    # frame 0) with only a warning. Now a truncated frame is an error by
+    # default, and on_error="recover" gives that old result and more: every
+    # frame the header promised, the missing rows as 0, each one reported.
+    folder = tmp_path / "in"
+    folder.mkdir()
+    path = folder / "truncated-native-frames.dcm"
+    path.write_bytes(_truncated_native())
+    before = snapshot(folder)
+    with pytest.warns(dicomio.DicomioWarning, match="truncated"):
+        img = DicomImage(path)
+    with pytest.raises(dicomio.TruncatedError, match="frame 1.*100 of its 960 bytes"):
+        img.read()
+    with pytest.warns(dicomio.DicomioWarning, match=r"2 of 3 frames failed.*recovered"):
+        arr = img.read(on_error="recover")
+    np.testing.assert_array_equal(arr[0], GREY16[0])
+    np.testing.assert_array_equal(arr[1, :17], GREY16[1, :17])
+    assert not arr[1, 17:].any() and not arr[2].any()
+    assert {i: f.missing_rows for i, f in img.failed_frames.items()} == {
+        1: (17, 20), 2: (0, 20)}
     img.close()
     assert snapshot(folder) == before

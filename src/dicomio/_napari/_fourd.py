@@ -36,10 +36,11 @@ def layout_layer(series: Any, *, color: str = "rgb",
     """The ``(data, kwargs, "image")`` tuple of a 4-D or mosaic series."""
     layout = series.layout
     dtype = series.rescaled_dtype(color)
-    first = series.read(0, rescale=True, color=color)
+    # The reader recovers what it can (docs/robustness.md, on_error).
+    first = series.read(0, rescale=True, color=color, on_error="recover")
     data: Any
     if not layout.four_d:
-        data = series.read(rescale=True, color=color)
+        data = series.read(rescale=True, color=color, on_error="recover")
     else:
         import dask.array as da
 

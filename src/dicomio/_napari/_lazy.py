@@ -59,6 +59,7 @@ from typing import Any
 import numpy as np
 
 from ..image import DicomImage
+from ..image.tolerance import describe, failed_dict
 from ..series import lazy
 from ..sources.remote import is_url
 from ..tsyntax import lookup
@@ -107,6 +108,7 @@ _warn_lock = threading.RLock()
 _images: OrderedDict[tuple[Any, ...], DicomImage] = OrderedDict()
 _headers: OrderedDict[tuple[str, int, int], tuple[Any, int]] = OrderedDict()
 _log: OrderedDict[tuple[str, int], dict[str, Any]] = OrderedDict()
+_notified: set[tuple[str, int]] = set()  # frames notify_failed announced
 
 Item = lazy.Item
 
@@ -179,6 +181,9 @@ def open_image(path: str, color: str = "rgb") -> DicomImage:
     else:
         with captured_warnings():
             img = DicomImage(path, color=color)
+    # napari reads with on_error="recover": failed frames are notified here
+    # (_record_decoded), once each, instead of a warning per read.
+    img._quiet_failures = True
     with _lock:
         _images[key] = img
         while len(_images) > _IMAGE_CACHE_SIZE:
@@ -204,13 +209,34 @@ def _record(path: str, frame: int, entry: dict[str, Any]) -> None:
 
 def _record_decoded(img: DicomImage, path: str, frame: int) -> None:
     info = img.frame_info(frame)
+    failed = info is not None and info.action is not None
     _record(path, frame, {
-        "backend": info.backend if info else img.decoder,
+        "backend": (info.backend or None) if info else img.decoder,
         "photometric": dict(info.photometric) if info else img.photometric,
         "tried": [list(t) for t in info.tried] if info else [],
         "warnings": list(img.warnings),
-        "error": None,
+        "error": info.error if failed and info else None,
+        "failed": failed_dict({frame: info})[str(frame)] if failed and info else None,
     })
+    if failed and info is not None:
+        notify_failed(path, frame, info)
+
+
+def notify_failed(path: str, frame: int, info: Any) -> None:
+    """A napari warning for a frame shown incomplete (once per file and frame)."""
+    key = (_key(path), int(frame))
+    with _lock:
+        if key in _notified:
+            return
+        _notified.add(key)
+    try:
+        from napari.utils.notifications import show_warning
+    except ImportError:  # pragma: no cover - the reader runs inside napari
+        return
+    what = ("shown with the missing rows as 0" if info.action == "recovered"
+            else "shown as 0")
+    show_warning(f"{path}: frame {describe(frame, info)} could not be decoded "
+                 f"whole and is {what}: {info.error}")
 
 
 def _record_failed(img: DicomImage, path: str, frame: int, exc: Exception) -> None:
@@ -240,6 +266,7 @@ def clear_caches() -> None:
         _images.clear()
         _headers.clear()
         _log.clear()
+        _notified.clear()
     for img in images:
         img.close()
 
@@ -287,13 +314,19 @@ def decode_frame(
     img = open_image(path, color)
     frame = int(frame)
     try:
-        raw = img.read(frame, threads=threads)
+        raw = img.read(frame, threads=threads, on_error="recover")
     except Exception as exc:
         _record_failed(img, path, frame, exc)
         raise
     _record_decoded(img, path, frame)
     out_dtype = np.dtype(dtype) if dtype is not None else raw.dtype
-    return _rescaled(raw, rescale, out_dtype)
+    out = _rescaled(raw, rescale, out_dtype)
+    info = img.frame_info(frame)
+    if info is not None and info.missing_rows is not None:
+        # Missing rows are 0 in what napari shows, after the rescale too.
+        out = out if out is not raw else out.copy()
+        out[info.missing_rows[0]:info.missing_rows[1]] = 0
+    return out
 
 
 def decode_chunk(items: Sequence[Item], frame_shape: tuple[int, ...], dtype: str,
@@ -320,7 +353,8 @@ def decode_chunk(items: Sequence[Item], frame_shape: tuple[int, ...], dtype: str
     # (never closed here) and its provenance log.
     return lazy.decode_items(items, frame_shape, dtype,
                              lambda path: open_image(path, color), close=False,
-                             on_decoded=_record_decoded, on_failed=_record_failed)
+                             on_decoded=_record_decoded, on_failed=_record_failed,
+                             on_error="recover")
 
 
 def _cost_ms_per_mib(transfer_syntax: str) -> float:

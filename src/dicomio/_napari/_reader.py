@@ -38,6 +38,7 @@ from ..series._web import WEB_ATTR
 from ..sources.remote import is_dicomweb, is_url
 from . import _display as _shown
 from . import _lazy
+from ._failed import layer_failures, refuse_empty
 
 __all__ = ["get_reader", "read_dicom", "series_layer", "is_dicom_source",
            "refusal", "window_limits"]
@@ -336,6 +337,7 @@ def series_layer(series: Any, *, color: str = "rgb",
         sample = _lazy.decode_frame(slices[mid][0], slices[mid][1],
                                     rescale=params[mid], dtype=dtype, color=color,
                                     threads=None if n == 1 else 1)
+    refuse_empty(n, *slices[mid])
     prov = _lazy.provenance(*slices[mid]) or {}
     # dicomio's own warnings name the file and the defect it tolerated.
     shown = [f"{first_path}: {text}" for text in img0.warnings]
@@ -372,6 +374,7 @@ def series_layer(series: Any, *, color: str = "rgb",
         kwargs["colormap"] = colormap
 
     _notify_mislabelled(report, slices[mid][0])
+    failed = layer_failures(img0, first_path, slices, _notify)
     for text in series.warnings:
         _notify(f"{name}: {text}")
 
@@ -390,6 +393,7 @@ def series_layer(series: Any, *, color: str = "rgb",
         "series": _series_dict(series),
         "geometry": _geometry_dict(series.geometry),
         "scan": dict(scan or {}),
+        "failed_frames": failed,
     }
     return data, kwargs, "image"
 

@@ -89,6 +89,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     opts: dict[str, Any] = ({"display": True, "window": args.window, "voi": args.voi}
                             if display else {"rescale": args.rescale})
+    opts["on_error"] = getattr(args, "on_error", "raise")
     check_input(src)
     reporter = Reporter(quiet=args.quiet)
     try:
@@ -175,21 +176,24 @@ def _read_series(s: Any, src: str, opts: dict[str, Any],
     n = s.n_slices
     step = max(_MIN_STEP, -(-n // 50))  # about 50 updates, each a parallel batch
     rescale = bool(opts.get("rescale"))
+    on_error = opts.get("on_error", "raise")
     with reporter.progress(n, "decoding", unit="slice") as bar, \
             reporter.warnings_of(src):
-        # A display read in one go: slices without VOI share the series' range.
-        if n <= step or bar.disable or opts.get("display"):
+        # A display read in one go: slices without VOI share the series' range
+        # (and a skipping read, whose length is known only at the end).
+        if n <= step or bar.disable or opts.get("display") or on_error == "skip":
             arr: np.ndarray = s.read(**opts)
             bar.update(n)
             return arr
-        first = s.read(slice(0, step), rescale=rescale)
+        first = s.read(slice(0, step), rescale=rescale, on_error=on_error)
         _check_memory(n * first[0].nbytes)
         arr = np.empty((n, *first.shape[1:]), dtype=first.dtype)
         arr[:step] = first
         bar.update(step)
         for start in range(step, n, step):
             stop = min(n, start + step)
-            arr[start:stop] = s.read(slice(start, stop), rescale=rescale)
+            arr[start:stop] = s.read(slice(start, stop), rescale=rescale,
+                                     on_error=on_error)
             bar.update(stop - start)
     return arr
 

@@ -27,19 +27,20 @@ def run(args: argparse.Namespace) -> int:
     jobs = file_jobs(src, dst)
     if getattr(args, "dask_scheduler", None):
         return _on_dask(jobs, args.dask_scheduler)
+    on_error = getattr(args, "on_error", "raise")
     if not src.is_dir():
-        return _one_file(*jobs[0], reporter)
-    return _folder(jobs, dst, args.jobs, reporter)
+        return _one_file(*jobs[0], reporter, on_error)
+    return _folder(jobs, dst, args.jobs, reporter, on_error)
 
 
-def _one_file(src: Path, dst: Path, reporter: Reporter) -> int:
+def _one_file(src: Path, dst: Path, reporter: Reporter, on_error: str = "raise") -> int:
     from ..encode.decompress import decompress
 
     # Its error is the command's error (exit status 2).
     if src.is_file():
         dst.parent.mkdir(parents=True, exist_ok=True)
     with reporter.warnings_of(src):
-        decompress(src, dst)
+        decompress(src, dst, on_error=on_error)
     sys.stdout.write(f"wrote {dst}\n")
     return 0
 
@@ -57,7 +58,7 @@ def _on_dask(jobs: list[tuple[Path, Path]], scheduler: str) -> int:
 
 
 def _folder(jobs: list[tuple[Path, Path]], dst: Path, n_jobs: int,
-            reporter: Reporter) -> int:
+            reporter: Reporter, on_error: str = "raise") -> int:
     from ..encode.decompress import decompress
     from ..errors import InvalidDicomError
 
@@ -68,7 +69,7 @@ def _folder(jobs: list[tuple[Path, Path]], dst: Path, n_jobs: int,
         b.parent.mkdir(parents=True, exist_ok=True)
         try:
             with reporter.about(a):
-                decompress(a, b, threads=threads)
+                decompress(a, b, threads=threads, on_error=on_error)
         except InvalidDicomError as exc:
             # DICOMDIRs, reports, presentation states: nothing to decompress.
             if not _has_pixel_data(a):

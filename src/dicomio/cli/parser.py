@@ -78,6 +78,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="files decoded at once (default: all cores)")
     c.add_argument("--dask-scheduler", metavar="ADDRESS", default=None,
                    help="run the files as tasks on a dask.distributed scheduler")
+    c.add_argument("--on-error", choices=("raise", "recover", "fill"), default="raise",
+                   help="a frame that fails (e.g. a truncated file): fail the file "
+                   "(raise, the default), write it as 0 (fill), or keep what a "
+                   "truncated frame holds and write the rest as 0 (recover); a "
+                   "warning names the frames")
     c.set_defaults(func=_run("decompress"))
 
     from .transcode import add_parser as add_transcode
@@ -174,4 +179,10 @@ def _add_convert(sub: Any, common: argparse.ArgumentParser) -> None:
     v.add_argument("--rescale", action="store_true",
                    help="write modality values (Hounsfield units for CT), not the "
                    "display image")
+    v.add_argument("--on-error", choices=("raise", "recover", "skip", "fill"),
+                   default="raise",
+                   help="a frame or slice that fails (e.g. a truncated file): fail "
+                   "(raise, the default), write it as 0 (fill), leave it out (skip), "
+                   "or keep what a truncated frame holds and the rest as 0 "
+                   "(recover); a warning names the frames")
     v.set_defaults(func=_run("convert"))

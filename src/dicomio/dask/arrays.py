@@ -38,6 +38,7 @@ def to_dask(
     display: bool = False,
     window: Any = None,
     voi: int | None = None,
+    on_error: str = "raise",
 ) -> dask.array.Array:
     """A lazy dask array over a DICOM file, a series or a folder.
 
@@ -81,6 +82,12 @@ def to_dask(
         The displayed image, uint8, as ``read(display=True, window=, voi=)``
         (see :mod:`dicomio.dask.display`); ``rescale`` and ``color`` do not
         apply then.
+    on_error : {"raise", "recover", "fill"}
+        A frame that fails when its chunk is computed: raise (default), set
+        it to 0 (``"fill"``), or keep what a truncated frame holds
+        (``"recover"``), as :meth:`DicomImage.read` does; each task warns
+        about its own failed frames. ``"skip"`` raises ValueError: the
+        array's shape is fixed before anything is decoded.
 
     Returns
     -------
@@ -109,7 +116,7 @@ def to_dask(
             frames_per_chunk, (int, np.integer)) or frames_per_chunk < 1:
         raise ValueError(f"frames_per_chunk must be a positive integer, "
                          f"not {frames_per_chunk!r}")
-    options = lazy.decode_options(rescale, color, backend, threads)
+    options = lazy.decode_options(rescale, color, backend, threads, on_error)
     fpc = int(frames_per_chunk)
     if display:
         return _display_array(source, series, fpc, window, voi, options)

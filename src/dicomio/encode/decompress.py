@@ -26,7 +26,8 @@ _LOSSY_METHOD = {
 
 
 def decompress(src: Any, dst: str | os.PathLike[str], *, color: str = "rgb",
-               backend: str | None = None, threads: int | None = None) -> Dataset:
+               backend: str | None = None, threads: int | None = None,
+               on_error: str = "raise") -> Dataset:
     """Write ``src`` as Explicit VR Little Endian to ``dst``.
 
     The written Photometric Interpretation, Planar Configuration, Bits
@@ -45,6 +46,12 @@ def decompress(src: Any, dst: str | os.PathLike[str], *, color: str = "rgb",
         ``"native"`` keeps YCbCr samples (then labelled YBR_FULL).
     backend, threads
         As for :class:`dicomio.DicomImage`.
+    on_error : {"raise", "recover", "fill"}
+        A frame that fails: raise (default), or write it as 0 (``"fill"``),
+        or keep what a truncated frame holds (``"recover"``), with a
+        :class:`~dicomio.DicomioWarning` naming the frames (see
+        :meth:`dicomio.DicomImage.read`). ``"skip"`` is refused: the copy
+        keeps every frame its header describes.
 
     Returns
     -------
@@ -52,12 +59,15 @@ def decompress(src: Any, dst: str | os.PathLike[str], *, color: str = "rgb",
         The dataset that was written (pixel data included).
     """
     dst = os.fspath(dst)
+    if on_error == "skip":
+        raise ValueError("decompress keeps every frame the header describes: "
+                         "use on_error='fill' or 'recover', not 'skip'")
     if isinstance(src, (str, os.PathLike)) and os.path.exists(dst):
         if os.path.samefile(os.fspath(src), dst):
             raise DicomioError("decompress will not overwrite its source; "
                                "choose another output path", path=os.fspath(src))
     with DicomImage(src, color=color, backend=backend, threads=threads) as img:
-        frames = img.read(...)
+        frames = img.read(..., on_error=on_error)
         ds = _uncompressed_dataset(img, frames)
     write_atomic(ds, dst)
     return ds

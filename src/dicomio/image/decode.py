@@ -81,12 +81,22 @@ class FrameDecoding(FrameLayout):
         return fi
 
     def _decode_into(self, i: int, dest: np.ndarray, cands: list[Backend],
-                     want_rgb: bool, codec_threads: int | None = None) -> FrameInfo:
+                     want_rgb: bool, codec_threads: int | None = None,
+                     data: bytes | None = None) -> FrameInfo:
+        """Decode frame ``i`` into ``dest``; ``data``: these bytes instead of the
+        file's (a truncated frame's remains, :mod:`dicomio.image.tolerance`)."""
         spec = self.spec
-        fast = self._native_into(i, dest, cands, want_rgb)
-        if fast is not None:
-            return fast
-        data = self._frame_bytes(i)
+        if data is None:
+            # A frame the file ends inside, or a codestream without its end,
+            # fails before any codec sees it (libjpeg-turbo would fill the
+            # rest grey and say nothing).
+            not_run = [(b.name, "not run: the data is truncated") for b in cands]
+            self._check_complete(i, not_run)
+            fast = self._native_into(i, dest, cands, want_rgb)
+            if fast is not None:
+                return fast
+            data = self._frame_bytes(i)
+            self._check_stream_end(i, data, not_run)
         info = None
         if self.transfer_syntax.encapsulated:
             info = self._parse(data, i, cands)

@@ -11,7 +11,6 @@ produced it and a colour report (see :mod:`dicomio.values.photometric`).
 from __future__ import annotations
 
 import contextlib
-import threading
 import warnings
 from collections.abc import Sequence
 from typing import Any
@@ -28,6 +27,7 @@ from .decode import _run_parallel
 from .open import Opening
 from .reports import ImageReports
 from .state import DicomioWarning, FrameInfo, check_color
+from .tolerance import check_on_error, finish, frame_worker
 
 
 class DicomImage(Opening, ImageReports):
@@ -130,7 +130,8 @@ class DicomImage(Opening, ImageReports):
     @property
     def decoder(self) -> str | None:
         """The backend(s) that decoded frames so far, comma separated."""
-        names = list(dict.fromkeys(i.backend for _, i in sorted(self._infos.items())))
+        names = list(dict.fromkeys(i.backend for _, i in sorted(self._infos.items())
+                                   if i.backend))
         return ", ".join(names) if names else None
 
     @property
@@ -150,12 +151,23 @@ class DicomImage(Opening, ImageReports):
         """Every decoded frame's :class:`FrameInfo`, by index."""
         return dict(self._infos)
 
+    @property
+    def failed_frames(self) -> dict[int, FrameInfo]:
+        """Frames a read with ``on_error`` went on without, by index.
+
+        Their :class:`FrameInfo` says why (``error``), what was done
+        (``action``) and which rows are 0 (``missing_rows``). Empty after
+        reads that decoded every frame whole.
+        """
+        return {i: fi for i, fi in sorted(self._infos.items()) if fi.action}
+
     # ---------------------------------------------------------------- frames
     def read(self, index: Any = None, *, rescale: bool = False,
              out: np.ndarray | None = None, color: str | None = None,
              backend: str | Sequence[str] | None = None,
              threads: int | None = None, display: bool = False,
-             window: Any = None, voi: int | None = None) -> np.ndarray:
+             window: Any = None, voi: int | None = None,
+             on_error: str = "raise") -> np.ndarray:
         """Decode frames.
 
         Parameters
@@ -178,17 +190,29 @@ class DicomImage(Opening, ImageReports):
             With ``display``: this window instead of the file's.
         voi : int, optional
             With ``display``: the file's VOI preset to use (default 0).
+        on_error : {"raise", "recover", "skip", "fill"}
+            A frame that fails: ``"raise"`` (default) its
+            :class:`~dicomio.DecodeError` (:class:`~dicomio.TruncatedError`
+            when the file ends inside it); ``"fill"`` it is set to 0;
+            ``"skip"`` it is left out (the batch is shorter); ``"recover"``
+            as fill, but a truncated frame keeps the rows that are there.
+            Failures are listed in :attr:`failed_frames` and summed up in
+            one :class:`DicomioWarning` (``docs/robustness.md``).
 
         Returns
         -------
         numpy.ndarray
         """
+        check_on_error(on_error)
         idx, batched = self._indices(index)
         if display:
             from .display import read_display
 
             return read_display(self, idx, batched, window=window, voi=voi, out=out,
-                                threads=threads, backend=backend)
+                                threads=threads, backend=backend, on_error=on_error)
+        if out is not None and on_error == "skip":
+            raise ValueError("out= cannot be combined with on_error='skip' "
+                             "(the batch may come back shorter)")
         color = color or self.color
         check_color(color)
         cands = self._candidates(backend if backend is not None else self.backend)
@@ -198,22 +222,10 @@ class DicomImage(Opening, ImageReports):
         _web.prefetch(self, idx)  # DICOMweb: the frames, batched, in parallel
         need_rescale = rescale and self.rescale_params is not None
         nthreads = min(threads or self._threads(), len(idx))
-
-        scratch = threading.local()  # one frame buffer per thread, reused
         # A frame decoded alone gets the threads inside the codec instead.
         alone = (threads or self._threads()) if len(idx) == 1 else None
-
-        def work(k: int) -> None:
-            i = idx[k]
-            if need_rescale:
-                tmp = getattr(scratch, "frame", None)
-                if tmp is None:
-                    tmp = scratch.frame = np.empty(self.frame_shape, self.dtype)
-                self._decode_into(i, tmp, cands, want_rgb, alone)
-                self.rescale(tmp, out=result[k])
-            else:
-                self._decode_into(i, result[k], cands, want_rgb, alone)
-
+        work = frame_worker(self, idx, result, cands, want_rgb, alone, need_rescale,
+                            on_error)
         if self._video is not None:
             self._video.read_into(idx, result, want_rgb, need_rescale, threads or self.threads)
         elif nthreads <= 1 or len(idx) <= 1:
@@ -221,7 +233,8 @@ class DicomImage(Opening, ImageReports):
                 work(k)
         else:
             _run_parallel(work, len(idx), nthreads)
-        return result if batched else result[0]
+        result = finish(self, idx, result, on_error)
+        return result if batched or len(result) != 1 else result[0]
 
     def frame(self, index: int, **kwargs: Any) -> np.ndarray:
         """Decode one frame (same options as :meth:`read`)."""
@@ -237,7 +250,8 @@ class DicomImage(Opening, ImageReports):
         ok = (not self.transfer_syntax.encapsulated and not self.transfer_syntax.is_big_endian
               and not self.transfer_syntax.is_deflated and self.path is not None
               and spec.bits_allocated in (8, 16, 32, 64) and spec.bits_stored == spec.bits_allocated
-              and spec.photometric != "YBR_FULL_422" and not getattr(self, "_native_missing", False))
+              and spec.photometric != "YBR_FULL_422" and not getattr(self, "_native_missing", False)
+              and getattr(self, "_cut", None) is None)
         if not ok or not isinstance(self._reader, _Reader) or self._reader._data is not None:
             raise self._err(DicomioError, "memory mapping needs uncompressed little-endian "
                             "data in a file, with Bits Stored equal to Bits Allocated")
@@ -277,8 +291,9 @@ def imread(source: Any, index: Any = None, **kwargs: Any) -> np.ndarray:
     """Decode a DICOM file in one call.
 
     ``kwargs`` go to :class:`DicomImage` (``backend``, ``color``, ``threads``,
-    ``memory_limit``) and :meth:`DicomImage.read` (``rescale``).
+    ``memory_limit``) and :meth:`DicomImage.read` (``rescale``, ``on_error``).
     """
     rescale = kwargs.pop("rescale", False)
+    on_error = kwargs.pop("on_error", "raise")
     with DicomImage(source, **kwargs) as img:
-        return img.read(index, rescale=rescale)
+        return img.read(index, rescale=rescale, on_error=on_error)

@@ -20,7 +20,7 @@ __all__ = ["read_display"]
 
 def read_display(img: Any, idx: Sequence[int], batched: bool, *, window: Any,
                  voi: int | None, out: np.ndarray | None, threads: int | None,
-                 backend: Any) -> np.ndarray:
+                 backend: Any, on_error: str = "raise") -> np.ndarray:
     """Frames ``idx`` of ``img`` as display images (uint8); sets ``img.display_record``.
 
     Raises ValueError for a bad ``window``, IndexError for a ``voi`` the file
@@ -30,6 +30,9 @@ def read_display(img: Any, idx: Sequence[int], batched: bool, *, window: Any,
     from ..values import display as _display
     from ..values import voi as _voi
 
+    if on_error == "skip":
+        raise ValueError("display=True reads every frame asked for: use "
+                         "on_error='fill' or 'recover', not 'skip'")
     if window is not None:
         _voi.choose(img.dataset, 0, window)  # a bad window is the caller's ValueError
 
@@ -43,7 +46,7 @@ def read_display(img: Any, idx: Sequence[int], batched: bool, *, window: Any,
     try:
         arr, img.display_record = _display.read_display(
             img, idx, window=window, voi=voi, out=out, threads=threads,
-            backend=backend, check_nbytes=check)
+            backend=backend, check_nbytes=check, on_error=on_error)
     except ValueError as exc:  # the file's LUTs or palette are unusable
         if isinstance(exc, DicomioError):
             raise

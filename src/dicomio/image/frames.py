@@ -10,7 +10,6 @@ frame's bytes with one read per fragment, never rescanning.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -19,10 +18,10 @@ from ..backends._base import PixelSpec
 from ..errors import DecodeError, DicomioError, FrameIndexError, InvalidDicomError
 from ..pixels import codestream
 from ..pixels.frames import PixelLocation, scan_fragments
-from .state import ImageState
+from .truncation import TruncatedFrames
 
 
-class FrameLayout(ImageState):
+class FrameLayout(TruncatedFrames):
     """Locating frames in Pixel Data (a part of :class:`~dicomio.image.DicomImage`)."""
 
     @staticmethod
@@ -34,18 +33,14 @@ class FrameLayout(ImageState):
             total = n * spec.native_frame_nbytes
         return total + (total % 2)
 
-    def _replace_frames(self, n: int) -> None:
-        self.spec = replace(self.spec, number_of_frames=n)
-
     def _setup_native(self, loc: PixelLocation) -> None:
         spec = self.spec
         assert self._reader is not None
         avail = self._reader.size - loc.offset
         length = loc.length if loc.length is not None else avail
         if length > avail:
-            self.warnings.append(f"Pixel Data claims {length} bytes but the file "
-                                 f"holds {avail}: truncated")
-            length = avail
+            self._setup_cut_native(length, avail)
+            return
         if spec.bits_allocated == 1:
             bits = spec.rows * spec.columns * spec.samples_per_pixel
             have = (length * 8) // bits
@@ -101,7 +96,13 @@ class FrameLayout(ImageState):
             self._replace_frames(n)
         else:
             groups = self._group_fragments(frags, n)
-        if len(groups) != n:
+        if self._cut_fragments(frags, groups) and len(groups) < n:
+            # The file ends inside Pixel Data: the frames it lost are
+            # truncated (_truncation), not dropped; an offset table bounds them.
+            keep = max(len(groups), len(frags.bot)) if frags.bot else n
+            if keep < n:
+                self._replace_frames(keep)
+        elif len(groups) != n:
             if len(groups) > n:
                 self.warnings.append(
                     f"(0028,0008) Number of Frames says {n} but the data holds "
@@ -126,6 +127,11 @@ class FrameLayout(ImageState):
             self.warnings.append("Extended Offset Table is unreadable; ignored")
         if table is None and frags.bot:
             table = list(frags.bot)
+        if table and not frags.delimited and frags.rel:
+            # A cut file: the table's frames past the end are missing, not wrong.
+            end = frags.rel[-1]
+            while len(table) > 1 and table[-1] > end:
+                table.pop()
         if table:
             starts = {r: i for i, r in enumerate(frags.rel)}
             found = [starts.get(int(off)) for off in table]
@@ -227,6 +233,8 @@ class FrameLayout(ImageState):
                 return raw[skip:skip + size].tobytes()
             return reader.read(start, size)
         frags = self._frags
+        if i >= len(self._groups):
+            return b""  # a cut file lost this frame (_truncation)
         parts = [reader.read(frags.offsets[k], frags.lengths[k])
                  for k in self._groups[i]]
         return parts[0] if len(parts) == 1 else b"".join(parts)

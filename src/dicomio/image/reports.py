@@ -61,9 +61,10 @@ class ImageReports(FrameDecoding):
     @property
     def photometric(self) -> dict[str, Any]:
         """The colour report: from decoded frames, else predicted from frame 0's header."""
-        if self._infos:
-            merged = photometric.merge_reports(
-                [i.photometric for _, i in sorted(self._infos.items())])
+        # A frame filled or skipped by on_error has no report of its own.
+        reports = [i.photometric for _, i in sorted(self._infos.items()) if i.photometric]
+        if reports:
+            merged = photometric.merge_reports(reports)
             assert merged is not None
             return merged
         return self.predicted_photometric()

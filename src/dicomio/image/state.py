@@ -44,12 +44,31 @@ class FrameInfo:
         The colour report (declared, codestream, output, mismatch, notes).
     tried : list of (str, str)
         Backends that failed before ``backend`` succeeded, with reasons.
+    error : str or None
+        Why the frame failed, when a read with ``on_error`` other than
+        ``"raise"`` went on without it (None: decoded whole).
+    action : {None, "recovered", "filled", "skipped"}
+        What that read did instead: kept what a truncated frame holds
+        (``"recovered"``), set the frame to 0 (``"filled"``), or left it out
+        of the result (``"skipped"``). ``backend`` is ``""`` and
+        ``photometric`` empty when nothing was decoded.
+    missing_rows : (int, int) or None
+        ``(first, stop)``: the rows set to 0 (every row for a filled or
+        skipped frame); None for a recovered frame when the codec does not
+        say which rows it lost (JPEG-LS, JPEG 2000).
+    missing_bytes : int or None
+        For a truncated frame, how many of its bytes the file lacks (None:
+        unknown, e.g. an encapsulated frame missing whole).
     """
 
     index: int
     backend: str
     photometric: dict[str, Any]
     tried: list[tuple[str, str]] = field(default_factory=list)
+    error: str | None = None
+    action: str | None = None
+    missing_rows: tuple[int, int] | None = None
+    missing_bytes: int | None = None
 
 
 def check_color(color: str) -> None:
@@ -81,9 +100,14 @@ class ImageState:
     _frags: Fragments
     _groups: list[list[int]]
     _native_missing: bool
+    # A file cut inside Pixel Data: native, the bytes of the value present;
+    # encapsulated, {frame: (bytes present, bytes missing)} (frames.py).
+    _cut: int
+    _cut_frames: dict[int, tuple[int, int | None]]
     _from_dataset: bool
     _count_frames: bool
     _infos: dict[int, FrameInfo]
+    _quiet_failures: bool
     _lock: threading.Lock
     # Video syntaxes: the one stream and its decoder (dicomio.image.video).
     _video: Any
@@ -103,6 +127,9 @@ class ImageState:
         self._video = None
         self._reader = None
         self.path = None
+        # Failed frames of a read go to FrameInfo only, without the warning
+        # (set by callers that report them their own way: the napari reader).
+        self._quiet_failures = False
 
     def _where(self) -> str:
         return self.path or "<in-memory DICOM>"

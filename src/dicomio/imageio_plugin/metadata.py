@@ -11,6 +11,7 @@ from imageio.core.v3_plugin_api import ImageProperties
 from ..dataset.jsonify import to_json_dict
 from ..errors import DicomioError, FrameIndexError, SeriesError
 from ..image import DicomImage
+from ..image.tolerance import failed_dict
 
 if TYPE_CHECKING:  # the series layer loads only when a folder is read
     from ..series import ScanResult, Series
@@ -128,10 +129,12 @@ def file_metadata(img: DicomImage, index: Any, color: str,
     meta["TransferSyntaxUID"] = declared_syntax(img.dataset) \
         or img.transfer_syntax.uid
     info = None
+    failed = img.failed_frames
     if index is not None:
-        info = img.frame_info(int(check_index(int(index), img.n_frames,
-                                               img.path)))
-    if info is not None:
+        pos = int(check_index(int(index), img.n_frames, img.path))
+        info = img.frame_info(pos)
+        failed = {i: f for i, f in failed.items() if i == pos}
+    if info is not None and info.photometric:
         meta["photometric"] = dict(info.photometric)
         meta["decoder"] = info.backend
     elif img.frame_infos:
@@ -142,6 +145,8 @@ def file_metadata(img: DicomImage, index: Any, color: str,
         meta["decoder"] = _planned(img, backend)
     # Defects dicomio tolerated in this file (also issued as warnings).
     meta["warnings"] = list(img.warnings)
+    # Frames a read with on_error went on without (also issued as a warning).
+    meta["failed_frames"] = failed_dict(failed)
     return meta
 
 
@@ -162,6 +167,9 @@ def series_metadata(chosen: Series, index: Any, color: str,
             decoder = decoder or _planned(img, backend)
     meta["photometric"] = dict(report)
     meta["decoder"] = decoder
+    failed = getattr(chosen, "failed_slices", {})
+    meta["failed_frames"] = failed_dict(
+        failed if index is None else {k: f for k, f in failed.items() if k == pos})
     geom = chosen.geometry
     meta["series"] = {
         "key": chosen.key,

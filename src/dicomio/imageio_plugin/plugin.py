@@ -109,6 +109,7 @@ class DicomPlugin(PluginV3):
         threads: int | None = None,
         series: int | str | None = None,
         display: bool = False, window: Any = None, voi: int | None = None,
+        on_error: str = "raise",
     ) -> np.ndarray:
         """Decode the image, one frame or a batch of frames.
 
@@ -130,6 +131,9 @@ class DicomPlugin(PluginV3):
             For a folder holding several series: which one (index, key, UID).
         display, window, voi : optional
             The 8-bit display image (module documentation, ``docs/display.md``).
+        on_error : {"raise", "recover", "skip", "fill"}
+            What a frame that fails does (see :meth:`dicomio.DicomImage.read`);
+            the failed frames are listed in ``metadata()["failed_frames"]``.
 
         Returns
         -------
@@ -150,7 +154,7 @@ class DicomPlugin(PluginV3):
         src: Any = self._open() if self._kind == "file" else self._series(series)
         index = None if self._kind != "file" and index is Ellipsis else index
         arr = src.read(index, rescale=rescale, color=color, threads=threads,
-                       backend=backend, **shown)
+                       backend=backend, on_error=on_error, **shown)
         self._display = getattr(src, "display_record", None) if display else None
         return arr
 
@@ -162,6 +166,7 @@ class DicomPlugin(PluginV3):
         backend: str | Sequence[str] | None = None,
         threads: int | None = None,
         series: int | str | None = None,
+        on_error: str = "raise",
     ) -> Iterator[np.ndarray]:
         """Yield the frames (a folder: the slices) one at a time.
 
@@ -170,8 +175,9 @@ class DicomPlugin(PluginV3):
 
         Parameters
         ----------
-        color, rescale, backend, threads, series
-            As for :meth:`read`.
+        color, rescale, backend, threads, series, on_error
+            As for :meth:`read`; with ``on_error="skip"`` a frame that fails
+            is not yielded.
 
         Yields
         ------
@@ -179,7 +185,8 @@ class DicomPlugin(PluginV3):
         """
         self._readable()
         opts: dict[str, Any] = {"color": color, "rescale": rescale,
-                                "backend": backend, "threads": threads}
+                                "backend": backend, "threads": threads,
+                                "on_error": on_error}
         if self._kind != "file":
             opts["backend"] = backend
         self._last = {"color": color, "rescale": rescale, "backend": backend}
@@ -191,7 +198,9 @@ class DicomPlugin(PluginV3):
                 yield img.read(Ellipsis, **opts)
                 return
             for i in range(img.n_frames):
-                yield img.read(i, **opts)
+                arr = img.read(i, **opts)
+                if on_error != "skip" or i not in img.failed_frames:
+                    yield arr
             return
         if volumes:
             for found in self._scan_result().series:
@@ -199,7 +208,9 @@ class DicomPlugin(PluginV3):
             return
         chosen = self._series(series)
         for i in range(len(chosen)):
-            yield chosen.read(i, **opts)
+            arr = chosen.read(i, **opts)
+            if len(arr) or on_error != "skip":
+                yield arr
 
     def properties(
         self,
@@ -271,8 +282,9 @@ class DicomPlugin(PluginV3):
         -------
         dict
             Header keywords, ``"TransferSyntaxUID"``, ``"spacing"``,
-            ``"photometric"`` and ``"decoder"`` (and ``"series"`` for a
-            folder).
+            ``"photometric"``, ``"decoder"`` and ``"failed_frames"`` (the
+            frames a read with ``on_error`` went on without, by index; for a
+            folder, by slice) (and ``"series"`` for a folder).
         """
         self._readable()
         if rescale is None:

@@ -76,6 +76,12 @@ class Fragments:
     rel: list[int] = field(default_factory=list)  # item-tag offsets after the BOT
     warnings: list[str] = field(default_factory=list)
     end: int = 0  # where the scan stopped (after the sequence delimiter)
+    # The file ends inside Pixel Data: ``cut`` is (index in ``offsets`` of the
+    # fragment cut short, -1 for the offset table; bytes it misses), or the
+    # number of fragments when the file ends between items; ``delimited``
+    # says the sequence delimiter was found.
+    cut: tuple[int, int] | None = None
+    delimited: bool = False
 
 
 def scan_fragments(reader: _Reader, start: int, max_items: int = 10_000_000,
@@ -95,10 +101,13 @@ def scan_fragments(reader: _Reader, start: int, max_items: int = 10_000_000,
             frags.warnings.append(
                 "Pixel Data ends without a sequence delimiter (file truncated?)"
             )
+            if head and frags.cut is None:
+                frags.cut = (len(frags.offsets), 0)  # an item header cut short
             break
         tag, length = struct.unpack("<II", head)
         if tag == _SEQ_DELIM:
             pos += 8
+            frags.delimited = True
             break
         if tag != _ITEM:
             if tag == _ITEM_DELIM:
@@ -117,6 +126,8 @@ def scan_fragments(reader: _Reader, start: int, max_items: int = 10_000_000,
                 f"fragment at byte {pos} claims {length} bytes but the file ends "
                 f"after {end - body}; it is truncated"
             )
+            frags.cut = (-1 if first else len(frags.offsets),
+                         length - max(0, end - body))
             length = max(0, end - body)
         if first:
             first = False

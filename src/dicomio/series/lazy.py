@@ -30,8 +30,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..errors import SeriesError
+from ..image.tolerance import check_on_error
 from ..sources.remote import is_url
 from ..values import rescale as _rescale
+from .failures import note_frames
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import dask.array
@@ -78,6 +80,7 @@ class Decode:
     color: str = "rgb"
     backend: str | tuple[str, ...] | None = None
     threads: int | None = 1
+    on_error: str = "raise"  # "fill" or "recover" too; never "skip" (shapes)
 
     def open(self, path: str) -> Any:
         """A fresh DicomImage of ``path`` (the caller closes it)."""
@@ -88,8 +91,13 @@ class Decode:
 
 
 def decode_options(rescale: bool, color: str, backend: Any,
-                   threads: int | None) -> Decode:
+                   threads: int | None, on_error: str = "raise") -> Decode:
     """Checked :class:`Decode` options (a ValueError names a bad one)."""
+    if on_error == "skip":
+        raise ValueError("a lazy array's shape is fixed before anything is "
+                         "decoded: on_error='skip' cannot drop frames from it; "
+                         "use 'fill' or 'recover'")
+    check_on_error(on_error)
     if color not in _COLORS:
         raise ValueError(f"color must be one of {_COLORS}, not {color!r}")
     if threads is not None and (not isinstance(threads, (int, np.integer))
@@ -99,7 +107,7 @@ def decode_options(rescale: bool, color: str, backend: Any,
     if backend is not None and not isinstance(backend, str):
         backend = tuple(backend)
     return Decode(bool(rescale), color, backend,
-                  None if threads is None else int(threads))
+                  None if threads is None else int(threads), on_error)
 
 
 # ---------------------------------------------------------------------------
@@ -157,11 +165,12 @@ def read_file_chunk(path: str, start: int, stop: int | None,
     """
     with options.open(path) as img:
         if stop is None:
-            return img.read(start, rescale=options.rescale)  # type: ignore[no-any-return]
+            return img.read(start, rescale=options.rescale,  # type: ignore[no-any-return]
+                            on_error=options.on_error)
         # A range, not a slice: a frame the file no longer has raises
         # FrameIndexError instead of silently shortening the chunk.
         return img.read(range(start, stop),  # type: ignore[no-any-return]
-                        rescale=options.rescale)
+                        rescale=options.rescale, on_error=options.on_error)
 
 
 def read_chunk(items: Sequence[Item], frame_shape: tuple[int, ...], dtype: str,
@@ -171,7 +180,8 @@ def read_chunk(items: Sequence[Item], frame_shape: tuple[int, ...], dtype: str,
     Every file is opened once for the chunk and closed after it. The values
     equal those of :func:`read_slice` and :meth:`Series.read`.
     """
-    return decode_items(items, frame_shape, dtype, options.open, close=True)
+    return decode_items(items, frame_shape, dtype, options.open, close=True,
+                        on_error=options.on_error)
 
 
 def decode_items(
@@ -183,6 +193,7 @@ def decode_items(
     close: bool,
     on_decoded: Callable[[Any, str, int], None] | None = None,
     on_failed: Callable[[Any, str, int, Exception], None] | None = None,
+    on_error: str = "raise",
 ) -> np.ndarray:
     """The slices ``items`` decoded (and rescaled) into one new array.
 
@@ -203,6 +214,8 @@ def decode_items(
     on_decoded, on_failed : callable, optional
         Called as ``on_decoded(img, path, frame)`` after each decoded frame
         and ``on_failed(img, path, frame, exc)`` for the frame that failed.
+    on_error : {"raise", "recover", "fill"}
+        As for :meth:`DicomImage.read`; failed frames are 0 after the rescale.
     """
     shape = tuple(int(s) for s in frame_shape)
     out = np.empty((len(items), *shape), np.dtype(dtype))
@@ -212,7 +225,7 @@ def decode_items(
     for path, group in by_path.items():
         img = open_image(path)
         try:
-            _decode_file(img, path, group, out, on_decoded, on_failed)
+            _decode_file(img, path, group, out, on_decoded, on_failed, on_error)
         finally:
             if close:
                 img.close()
@@ -221,7 +234,8 @@ def decode_items(
 
 def _decode_file(img: Any, path: str, group: list[tuple[int, int, Any]],
                  out: np.ndarray, on_decoded: Callable[[Any, str, int], None] | None,
-                 on_failed: Callable[[Any, str, int, Exception], None] | None) -> None:
+                 on_failed: Callable[[Any, str, int, Exception], None] | None,
+                 on_error: str = "raise") -> None:
     """Decode ``(position, frame, rescale)`` of one file into ``out[position]``."""
     if tuple(img.frame_shape) != out.shape[1:]:
         raise SeriesError(f"slices of this file have shape {img.frame_shape}, the "
@@ -230,15 +244,18 @@ def _decode_file(img: Any, path: str, group: list[tuple[int, int, Any]],
     try:
         # Straight into the chunk where it can (the frames decode in parallel
         # threads), as a series read does.
-        _rescale.read_rescaled(img, frames, [pos for pos, _, _ in group],
-                               [params for _, _, params in group], out)
+        targets = [pos for pos, _, _ in group]
+        _rescale.read_rescaled(img, frames, targets,
+                               [params for _, _, params in group], out, on_error)
+        if on_error != "raise":
+            note_frames(img, frames, targets, out, {})
     except Exception:
         if on_failed is None:
             raise
         # Which frame failed, for the record: decode them one by one (rare).
         for pos, frame, params in group:
             try:
-                arr = img.read(frame, threads=1)
+                arr = img.read(frame, threads=1, on_error=on_error)
             except Exception as exc:
                 on_failed(img, path, frame, exc)
                 raise

@@ -13,8 +13,9 @@ import numpy as np
 from pydicom.dataset import Dataset
 
 from .. import tsyntax
-from ..errors import FrameIndexError, MemoryLimitError, SeriesError
+from ..errors import DicomioError, FrameIndexError, MemoryLimitError, SeriesError
 from ..values import rescale as _rescale
+from . import failures as _failures
 from . import fourd as _fourd
 from . import pacing
 from .geometry import Geometry, _geometry
@@ -69,6 +70,8 @@ class Series:
         Set for 4-D series and Siemens mosaics: :meth:`read` then returns
         ``(t, z, y, x)`` (a single mosaic: ``(z, y, x)``) and ``slices`` lists
         the records volume after volume (one per mosaic image).
+    failed_slices : dict of int to FrameInfo
+        The slices the last ``read(on_error=...)`` went on without, by index.
     """
 
     uid: str
@@ -83,11 +86,13 @@ class Series:
     warnings: list[str]
     notes: list[str]
     geometry: Geometry
+    failed_slices: dict[int, Any]
 
     def __init__(self, recs: list[_Rec], kind: str, split: dict[str, Any],
                  warns: list[str], notes: list[str], layout: Any = None) -> None:
         self._recs = recs
         self.layout = layout
+        self.failed_slices = {}
         head = recs[0].header
         self.uid = recs[0].series_uid
         self.description = str(_get(head, "SeriesDescription", "") or "")
@@ -272,6 +277,7 @@ class Series:
         display: bool = False,
         window: Any = None,
         voi: int | None = None,
+        on_error: str = "raise",
     ) -> np.ndarray:
         """Decode the volume, or some slices, into one new array.
 
@@ -296,6 +302,9 @@ class Series:
         display, window, voi : optional
             The displayed volume, uint8 (see :mod:`dicomio.series.display`);
             what was applied is in ``display_record`` afterwards.
+        on_error : {"raise", "recover", "skip", "fill"}
+            A slice that fails, as for :meth:`DicomImage.read`; a file that
+            cannot be opened fails all its slices. See :attr:`failed_slices`.
 
         Returns
         -------
@@ -316,10 +325,11 @@ class Series:
         """
         options: dict[str, Any] = dict(rescale=rescale, color=color,
                                        threads=threads, backend=backend,
-                                       memory_limit=memory_limit)
+                                       memory_limit=memory_limit, on_error=on_error)
         if self.layout is not None:
-            if display:
-                raise ValueError("display=True reads 3-D series; for this 4-D series "
+            if display or on_error == "skip":
+                raise ValueError("display=True and on_error='skip' read 3-D series; "
+                                 "for this 4-D series "
                                  "read each volume and display it, or use "
                                  "dicomio.DicomImage(path).read(display=True)")
             return _fourd.read_volumes(
@@ -329,6 +339,8 @@ class Series:
         if display:
             from .display import read_series_display
 
+            if on_error != "raise":
+                raise ValueError("display=True reads series with on_error='raise'")
             vol = read_series_display(self, picks, window=window, voi=voi,
                                       threads=threads, backend=backend,
                                       memory_limit=memory_limit,
@@ -521,8 +533,11 @@ def _read_records(
     threads: int | None,
     backend: str | Sequence[str] | None,
     memory_limit: int | None,
+    on_error: str = "raise",
 ) -> np.ndarray:
     """Decode records ``picks`` into ``(len(picks), *frame_shape)``."""
+    mode = _failures.file_mode(on_error)
+    failed: dict[int, Any] = {}
     raw_dtype, frame_shape = series._probe(color, backend)
     out_dtype = series.rescaled_dtype(color, backend) if rescale else raw_dtype
     shape = (len(picks), *frame_shape)
@@ -549,17 +564,24 @@ def _read_records(
     def work(path: str, items: list[tuple[int, int]]) -> None:
         frames = [series._recs[s].frame for _, s in items]
         targets = [pos for pos, _ in items]
-        with _open_image(series._recs[items[0][1]], backend=backend,
-                         color=color, threads=inner,
-                         memory_limit=memory_limit) as img:
-            if tuple(img.frame_shape) != frame_shape:
-                raise SeriesError(
-                    f"slices of this file have shape {img.frame_shape}, the "
-                    f"series expects {frame_shape}", path=path)
-            _rescale.read_rescaled(img, frames, targets,
-                                   [params(s) for _, s in items], out)
-            for (_, s), frame in zip(items, frames):
-                _record_provenance(series, img, s, frame)
+        try:
+            with _open_image(series._recs[items[0][1]], backend=backend,
+                             color=color, threads=inner,
+                             memory_limit=memory_limit) as img:
+                if tuple(img.frame_shape) != frame_shape:
+                    raise SeriesError(
+                        f"slices of this file have shape {img.frame_shape}, the "
+                        f"series expects {frame_shape}", path=path)
+                _rescale.read_rescaled(img, frames, targets,
+                                       [params(s) for _, s in items], out, mode)
+                _failures.note_frames(img, frames, targets, out, failed)
+                for (_, s), frame in zip(items, frames):
+                    _record_provenance(series, img, s, frame)
+        except (DicomioError, OSError) as exc:
+            if on_error == "raise" or isinstance(exc, MemoryLimitError):
+                raise
+            err = exc if isinstance(exc, DicomioError) else DicomioError(str(exc), path=path)
+            _failures.note_file(err, frames, targets, out, failed, on_error)
 
     # Uncompressed slices are a copy from the file and some Python per
     # file, which holds the GIL: as for the header scan, threads only pay
@@ -567,4 +589,5 @@ def _read_records(
     # cache: 157 ms in one thread, 188 ms in two).
     serial_first = threads is None and series.transfer_syntaxes <= tsyntax.UNCOMPRESSED
     _run_files(list(by_file.items()), work, n_workers, serial_first)
-    return out[0] if scalar else out
+    out = _failures.finish(series, picks, out, failed, on_error)
+    return out[0] if scalar and len(out) else out

@@ -234,13 +234,14 @@ class _Chunks:
     """Frames of ``img`` decoded a few at a time into one scratch buffer."""
 
     def __init__(self, img: Any, idx: Sequence[int], threads: int | None,
-                 backend: Any) -> None:
+                 backend: Any, on_error: str = "raise") -> None:
         self.img, self.idx = img, idx
         nthreads = max(1, threads or os.cpu_count() or 1)
         frame_bytes = max(1, int(np.prod(img.frame_shape)) * img.dtype.itemsize)
         self.size = max(1, min(len(idx), 2 * nthreads, _SCRATCH_BYTES // frame_bytes))
         self.buf = np.empty((self.size, *img.frame_shape), img.dtype)
-        self.opts = {"color": "rgb", "backend": backend, "threads": threads}
+        self.opts = {"color": "rgb", "backend": backend, "threads": threads,
+                     "on_error": on_error}
 
     def __iter__(self) -> Any:
         for start in range(0, len(self.idx), self.size):
@@ -273,8 +274,8 @@ def value_range(img: Any, idx: Sequence[int], *, threads: int | None = None,
 def read_display(img: Any, idx: Sequence[int], *, window: Any = None,
                  voi: int | None = None, out: np.ndarray | None = None,
                  threads: int | None = None, backend: Any = None,
-                 check_nbytes: Any = None, value_range: tuple[float, float] | None = None
-                 ) -> tuple[np.ndarray, dict[str, Any]]:
+                 check_nbytes: Any = None, value_range: tuple[float, float] | None = None,
+                 on_error: str = "raise") -> tuple[np.ndarray, dict[str, Any]]:
     """Decode frames ``idx`` of the open image ``img`` as display images.
 
     Returns the ``(len(idx), rows, columns[, 3])`` uint8 array and the
@@ -298,7 +299,7 @@ def read_display(img: Any, idx: Sequence[int], *, window: Any = None,
         result = np.empty(shape, np.uint8)
     if not len(idx):
         return result, plan.record()
-    chunks = _Chunks(img, idx, threads, backend)
+    chunks = _Chunks(img, idx, threads, backend, on_error)  # on_error: not "skip"
     if plan.needs_range:
         if len(idx) <= chunks.size:  # one decode: the range from the buffer
             (_, dest), = list(chunks)

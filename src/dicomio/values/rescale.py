@@ -92,7 +92,8 @@ def apply_rescale(raw: np.ndarray, params: Sequence[float] | None,
 
 
 def read_rescaled(img: Any, frames: Sequence[int], targets: Sequence[int],
-                  params: Sequence[Sequence[float] | None], out: np.ndarray) -> None:
+                  params: Sequence[Sequence[float] | None], out: np.ndarray,
+                  on_error: str = "raise") -> None:
     """Decode ``frames`` of the open image ``img`` into ``out[targets]``, rescaled.
 
     ``params[k]`` is the ``(slope, intercept)`` of ``frames[k]``, or None.
@@ -100,7 +101,8 @@ def read_rescaled(img: Any, frames: Sequence[int], targets: Sequence[int],
     over uint16 samples) and the targets are consecutive, the frames decode
     straight into ``out`` and are rescaled there in place: no batch array and
     no copy. Otherwise they decode into one batch array and are rescaled
-    from it.
+    from it. ``on_error`` goes to ``img.read`` (not ``"skip"``: every
+    target is filled); the caller zeroes failed frames after the rescale.
     """
     raw = np.dtype(img.dtype)
     dtype = out.dtype
@@ -110,16 +112,16 @@ def read_rescaled(img: Any, frames: Sequence[int], targets: Sequence[int],
     if direct and list(targets) == list(range(a, b)):
         dest = out[a:b] if dtype == raw else out[a:b].view(raw)
         if len(frames) == 1:
-            img.read(frames[0], out=dest[0])
+            img.read(frames[0], out=dest[0], on_error=on_error)
         else:
-            img.read(list(frames), out=dest)
+            img.read(list(frames), out=dest, on_error=on_error)
         for pos, p in zip(targets, params, strict=True):
             if p is not None:
                 # Same-size integers: reading the samples as the output type
                 # is the cast apply_rescale would make (the same bits).
                 apply_rescale(out[pos], p, dtype, out=out[pos])
         return
-    batch = img.read(list(frames))
+    batch = img.read(list(frames), on_error=on_error)
     for pos, p, arr in zip(targets, params, batch, strict=True):
         if p is None and dtype == arr.dtype:
             out[pos] = arr
