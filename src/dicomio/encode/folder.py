@@ -59,10 +59,8 @@ def _without_pixels(path: Path) -> str | None:
     import pydicom
 
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            ds = pydicom.dcmread(path, specific_tags=[_SOP_CLASS, _ROWS, *_PIXEL_TAGS],
-                                 defer_size=1024, force=True)
+        ds = pydicom.dcmread(path, specific_tags=[_SOP_CLASS, _ROWS, *_PIXEL_TAGS],
+                             defer_size=1024, force=True)
     except Exception:
         return None
     if any(t in ds for t in (_ROWS, *_PIXEL_TAGS)):
@@ -137,7 +135,9 @@ def update_dicomdir(path: str | os.PathLike[str]) -> int:
     File Meta Information. The record tree, the relative paths and every other
     element are kept; the offsets are recomputed (pydicom's File-set writer).
     Records of missing files are left as they are. Returns the number of
-    records changed; the file is rewritten (atomically) only if one changed.
+    values changed; the file is rewritten (atomically) only if one changed.
+    Call it in one thread: it silences pydicom's warnings about missing files
+    while it reads the DICOMDIR.
     """
     from pydicom.filebase import DicomFileLike
     from pydicom.filereader import read_file_meta_info
@@ -168,7 +168,9 @@ def update_dicomdir(path: str | os.PathLike[str]) -> int:
                          suffix=".tmp")
         return changed
     finally:
-        fs._stage["t"].cleanup()  # the File-set's staging folder (unused here)
+        stage = getattr(fs, "_stage", {}).get("t")
+        if stage is not None:
+            stage.cleanup()  # the File-set's staging folder (unused here)
 
 
 def finish_dicomdirs(reports: list[dict[str, Any]]) -> None:
