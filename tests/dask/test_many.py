@@ -279,3 +279,26 @@ def test_worker_killed_mid_write(client: Any, series_dir: Path, tmp_path: Path) 
     again = ddask.decompress_many(srcs, dests, scheduler=client)
     assert all(r["ok"] and r["skipped"] for r in again)
     client.wait_for_workers(2, timeout=60)
+
+
+def test_transcode_many_copies_non_images(tmp_path: Path) -> None:
+    import pydicom
+
+    from tests.encode._archive import make_archive
+
+    src = tmp_path / "in"
+    make_archive(src)
+    files = [p for p in sorted(src.rglob("*")) if p.is_file()]
+    dests = [tmp_path / "out" / p.relative_to(src) for p in files]
+    report = ddask.transcode_many(files, dests, "HTJ2KLossless", scheduler="sync")
+    actions = {Path(r["source"]).name: (r["action"], r["skipped"]) for r in report}
+    assert actions == {"DICOMDIR": ("copied", True), "SR000000": ("copied", True),
+                       "IM000000": ("transcoded", False),
+                       "IM000001": ("transcoded", False)}
+    assert all(r["ok"] and r["error"] is None for r in report)
+    assert "2 record values updated" in report[0]["note"]
+    sr = next(i for i, p in enumerate(files) if p.name == "SR000000")
+    assert dests[sr].read_bytes() == files[sr].read_bytes()
+    records = pydicom.dcmread(dests[0]).DirectoryRecordSequence
+    assert {r.get("ReferencedTransferSyntaxUIDInFile") for r in records
+            if r.DirectoryRecordType == "IMAGE"} == {"1.2.840.10008.1.2.4.201"}

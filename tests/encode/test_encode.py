@@ -255,11 +255,32 @@ def test_htj2k_lossless_precision_is_bits_stored():
     assert _markers(_frames(_read(ds))[0], b"\xff\x90")[0xFF51][36] == 11
 
 
-def test_htj2k_lossy_precision_is_container_size():
+def test_htj2k_lossy_precision_is_bits_stored():
+    # Issue 18: lossy HTJ2K keeps Bits Stored too (samples scaled so the
+    # step sizes match the 12-bit SIZ precision).
     ds = encode.make_dataset(SIGNED12, "HTJ2K", bits_stored=12)
-    assert ds.BitsStored == 16 and ds.HighBit == 15
-    cs = _frames(_read(ds))[0]
-    assert _markers(cs, b"\xff\x90")[0xFF51][36] == 0x80 | 15
+    assert ds.BitsStored == 12 and ds.HighBit == 11
+    read = _read(ds)
+    cs = _frames(read)[0]
+    assert _markers(cs, b"\xff\x90")[0xFF51][36] == 0x80 | 11
+    decoded = reference_decode(read)  # pylibjpeg-openjpeg
+    assert psnr(SIGNED12, decoded, 12) >= MIN_PSNR
+    ds = encode.make_dataset(GREY12, "HTJ2K", bits_stored=12)
+    assert _markers(_frames(_read(ds))[0], b"\xff\x90")[0xFF51][36] == 11
+
+
+def test_lossy_jpeg_bits_stored_is_the_jpeg_precision():
+    # JPEG codes 8 or 12 bits: Bits Stored 10 is written as 12, 6 as 8.
+    ten = (GREY12 >> 2).astype(np.uint16)
+    ds = encode.make_dataset(ten, "JPEGExtended12Bit", bits_stored=10)
+    assert (ds.BitsStored, ds.HighBit) == (12, 11)
+    assert _markers(_frames(_read(ds))[0], b"\xff\xda")[0xFFC1][0] == 12
+    six = (GREY8 >> 2).astype(np.uint8)
+    for keyword in ("JPEGBaseline8Bit", "JPEGExtended12Bit"):
+        ds = encode.make_dataset(six, keyword, bits_stored=6)
+        assert (ds.BitsStored, ds.HighBit) == (8, 7)
+        markers = _markers(_frames(_read(ds))[0], b"\xff\xda")
+        assert (markers.get(0xFFC0) or markers[0xFFC1])[0] == 8
 
 
 def test_jpeg_12bit_extended():

@@ -18,6 +18,9 @@ from dicomio import encode
 from dicomio.cli import main
 from dicomio.dask import transcode_many
 from dicomio.errors import DicomioError, EncodeError
+from dicomio.image.state import DicomioWarning
+from dicomio.pixels.codestream.j2k import parse_j2k
+from dicomio.pixels.codestream.jpeg import parse_jpeg
 from tests.conftest import corpus_file
 
 CT = "CT_small.dcm"  # signed 16-bit, implicit VR
@@ -244,7 +247,7 @@ def test_cli_folder_keeps_layout_and_goes_on(tmp_path, capsys):
                "JPEGLSLossless", "--jobs", "2"])
     captured = capsys.readouterr()
     assert rc == 1
-    assert "2 written, 1 failed" in captured.out
+    assert "2 written, 0 copied unchanged (no pixel data), 1 failed" in captured.out
     assert "bad.dcm" in captured.err
     assert (tmp_path / "out" / "ct.dcm").exists()
     assert (tmp_path / "out" / "sub" / "rgb.dcm").exists()
@@ -269,3 +272,103 @@ def test_transcode_many_reports_per_file(tmp_path):
     assert "bad.dcm" in report[1]["error"]
     np.testing.assert_array_equal(dicomio.DicomImage(dests[0]).read(...),
                                   _source(CT))
+
+
+def _gdcm(path: Path) -> np.ndarray:
+    """GDCM's own reader (pydicom's gdcm plugin refuses 12-bit JPEG)."""
+    import gdcm
+
+    reader = gdcm.ImageReader()
+    reader.SetFileName(str(path))
+    assert reader.Read()
+    image = reader.GetImage()
+    raw = image.GetBuffer().encode("utf-8", "surrogateescape")  # SWIG gives a str
+    fmt = image.GetPixelFormat()
+    dtype = np.dtype(f"{'i' if fmt.GetPixelRepresentation() else 'u'}"
+                     f"{fmt.GetBitsAllocated() // 8}")
+    dims = [image.GetDimension(i) for i in range(image.GetNumberOfDimensions())]
+    return np.frombuffer(raw, dtype).reshape(tuple(reversed(dims)))
+
+
+def _twelve_bit(tmp_path: Path, signed: bool, frames: int = 3) -> tuple[Path, np.ndarray]:
+    """A smooth multi-frame 12-bit image (values over the whole 12-bit range)."""
+    y, x = np.mgrid[0:64, 0:72]
+    base = (np.sin(x / 7.0) + np.cos(y / 11.0) + 2) / 4 * 4095
+    stack = np.stack([np.roll(base, 5 * k, axis=1) for k in range(frames)])
+    arr = (np.rint(stack) - 2048).astype(np.int16) if signed else \
+        np.rint(stack).astype(np.uint16)
+    src = tmp_path / f"twelve-{int(signed)}.dcm"
+    encode.write(src, arr, "ExplicitVRLittleEndian", bits_stored=12)
+    return src, arr
+
+
+@pytest.mark.parametrize("signed", [False, True], ids=["unsigned", "signed"])
+@pytest.mark.parametrize("ts", ["HTJ2K", "JPEG2000"])
+def test_lossy_j2k_keeps_bits_stored(tmp_path, ts, signed):
+    src, arr = _twelve_bit(tmp_path, signed)
+    out = tmp_path / "lossy.dcm"
+    dicomio.transcode(src, out, ts)
+    ds = pydicom.dcmread(out)
+    assert (ds.BitsAllocated, ds.BitsStored, ds.HighBit) == (16, 12, 11)
+    assert ds.PixelRepresentation == int(signed)
+    for cs in generate_frames(ds.PixelData, number_of_frames=len(arr)):
+        info = parse_j2k(cs)  # the codestream agrees with the header
+        assert (info.precision, info.signed) == (12, signed)
+    lo, hi = (-2048, 2047) if signed else (0, 4095)
+    for got in (pixel_array(ds, decoding_plugin="pylibjpeg", raw=True), _gdcm(out),
+                dicomio.DicomImage(out).read(...)):
+        got = got.reshape(arr.shape).astype(np.int64)
+        assert lo <= got.min() and got.max() <= hi
+        # Default levels (HTJ2K: step 1 % of the 12-bit range; JPEG 2000:
+        # 50 dB) measured against the 12-bit range: the codestream's own.
+        rmse = np.sqrt(np.mean((got - arr) ** 2.0))
+        assert 20 * np.log10(4095 / rmse) > 45
+        assert np.abs(got - arr).max() <= 128
+
+
+def _ten_bit_with_garbage(tmp_path: Path) -> tuple[Path, np.ndarray]:
+    """10-bit data whose unused high bits hold garbage (an overlay, say)."""
+    y, x = np.mgrid[0:48, 0:64]
+    img = np.rint((np.sin(x / 6.0) * np.cos(y / 9.0) + 1) / 2 * 1023).astype(np.uint16)
+    ds = encode.make_dataset(img, "ExplicitVRLittleEndian", bits_stored=10)
+    garbage = np.where((x + y) % 3 == 0, 0xF400, 0).astype(np.uint16)
+    ds.PixelData = (img | garbage).tobytes()
+    src = tmp_path / "ten.dcm"
+    encode.save_dataset(ds, src)
+    return src, img
+
+
+def test_jpeg_extended_codes_10_bit_data_as_12_bit(tmp_path, capsys):
+    src, img = _ten_bit_with_garbage(tmp_path)
+    out = tmp_path / "ext.dcm"
+    with pytest.warns(DicomioWarning, match="Bits Stored 10 is written as 12"):
+        dicomio.transcode(src, out, "JPEGExtended12Bit", level=95)
+    ds = pydicom.dcmread(out)
+    assert (ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation) == \
+        (16, 12, 11, 0)
+    cs = next(generate_frames(ds.PixelData, number_of_frames=1))
+    assert parse_jpeg(cs).precision == 12
+    for got in (pixel_array(ds, decoding_plugin="pylibjpeg"), _gdcm(out),
+                dicomio.DicomImage(out).read()):
+        got = got.reshape(img.shape).astype(np.int64)
+        # The garbage above bit 9 was masked off before coding: the values
+        # are the 10-bit ones, within the lossy error.
+        assert np.abs(got - img).max() <= 8
+        assert got.max() < 1024 + 8
+    # The command line says so too.
+    assert main(["transcode", str(src), str(tmp_path / "cli.dcm"), "--to",
+                 "JPEGExtended12Bit"]) == 0
+    assert "Bits Stored 10 is written as 12" in capsys.readouterr().err
+
+
+def test_jpeg_baseline_codes_7_bit_data_as_8_bit(tmp_path):
+    src = tmp_path / "seven.dcm"
+    img = (np.arange(32 * 40, dtype=np.uint8).reshape(32, 40) % 128)
+    encode.write(src, img, "ExplicitVRLittleEndian", bits_stored=7)
+    out = tmp_path / "base.dcm"
+    with pytest.warns(DicomioWarning, match="Bits Stored 7 is written as 8"):
+        dicomio.transcode(src, out, "JPEGBaseline8Bit", level=95)
+    ds = pydicom.dcmread(out)
+    assert (ds.BitsStored, ds.HighBit) == (8, 7)
+    got = pixel_array(ds, decoding_plugin="pylibjpeg").astype(np.int64)
+    assert np.abs(got - img).max() <= 8

@@ -1,7 +1,9 @@
 """``dicomio transcode IN OUT --to SYNTAX``: re-encode a file or a whole folder.
 
 The input is only read. A folder is walked recursively and its layout kept;
-a file that fails is reported (exit status 1) while the others are written.
+DICOM objects without pixel data (DICOMDIR, SR, ...) are copied unchanged and
+DICOMDIRs updated to the files written; a file that fails is reported (exit
+status 1) while the others are written.
 """
 
 from __future__ import annotations
@@ -61,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     reporter = Reporter(quiet=args.quiet)
     jobs = file_jobs(src, dst)
     if args.dask_scheduler:
-        return _on_dask(jobs, args.dask_scheduler, ts, level)
+        return _on_dask(jobs, args.dask_scheduler, ts, level, reporter)
     if not src.is_dir():
         return _one_file(*jobs[0], ts, level, reporter)
     return _folder(jobs, ts, level, args.jobs, reporter)
@@ -77,42 +79,49 @@ def _one_file(src: Path, dst: Path, ts: str, level: Any, reporter: Reporter) -> 
     return 0
 
 
-def _on_dask(jobs: list[tuple[Path, Path]], scheduler: str, ts: str, level: Any) -> int:
+def _summary(reports: list[dict[str, Any]], reporter: Reporter) -> int:
+    """Print what the folder run did; the exit status."""
+    for r in reports:
+        if r["action"] == "copied":
+            reporter.line(f"copied {r['source']}: {r['note']}")
+    counts = {a: sum(r["action"] == a for r in reports)
+              for a in ("transcoded", "copied", "failed")}
+    sys.stdout.write(f"{counts['transcoded']} written, {counts['copied']} copied "
+                     f"unchanged (no pixel data), {counts['failed']} failed\n")
+    return 1 if counts["failed"] else 0
+
+
+def _on_dask(jobs: list[tuple[Path, Path]], scheduler: str, ts: str, level: Any,
+             reporter: Reporter) -> int:
     from ..dask import transcode_many
 
     report = transcode_many([str(a) for a, _ in jobs], [str(b) for _, b in jobs], ts,
                             scheduler=scheduler, level=level)
-    failed = [r for r in report if not r["ok"]]
-    for r in failed:
-        sys.stderr.write(f"FAILED {r['source']}: {r['error']}\n")
-    sys.stdout.write(f"{len(report) - len(failed)} written, {len(failed)} failed\n")
-    return 1 if failed else 0
+    for r in report:
+        if r["action"] == "failed":
+            reporter.line(f"FAILED {r['source']}: {r['error']}")
+    return _summary(report, reporter)
 
 
 def _folder(jobs: list[tuple[Path, Path]], ts: str, level: Any, n_jobs: int,
             reporter: Reporter) -> int:
-    from ..encode.transcode import transcode
+    from ..encode.folder import finish_dicomdirs, transcode_member
 
     threads = 1 if n_jobs > 1 else None
 
-    def one(job: tuple[Path, Path]) -> str | None:
-        a, b = job
-        try:
-            b.parent.mkdir(parents=True, exist_ok=True)
-            with reporter.about(a):
-                transcode(a, b, ts, level=level, threads=threads)
-        except Exception as exc:  # reported per file; the others go on
-            return f"{a}: {exc}"
-        return None
+    def one(job: tuple[Path, Path]) -> dict[str, Any]:
+        with reporter.about(job[0]):
+            return transcode_member(job[0], job[1], ts, level=level, threads=threads)
 
-    failures = 0
+    reports = []
     with reporter.progress(len(jobs), f"transcoding to {ts}") as bar, \
             reporter.warnings_of(), \
             ThreadPoolExecutor(max_workers=max(1, n_jobs)) as pool:
-        for error in pool.map(one, jobs):
+        for r in pool.map(one, jobs):
             bar.update(1)
-            if error is not None:
-                failures += 1
-                reporter.line(f"FAILED {error}")
-    sys.stdout.write(f"{len(jobs) - failures} written, {failures} failed\n")
-    return 1 if failures else 0
+            reports.append(r)
+            if r["action"] == "failed":
+                reporter.line(f"FAILED {r['source']}: {r['error']}")
+        # DICOMDIRs last: their records describe the files written above.
+        finish_dicomdirs(reports)
+    return _summary(reports, reporter)

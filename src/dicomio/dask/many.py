@@ -376,13 +376,16 @@ def decode_many(
 
 def _transcode_task(source: str, dest: str, *, transfer_syntax: str, retries: int,
                     options: dict[str, Any]) -> dict[str, Any]:
-    """One file transcoded (atomically, inside a staging folder); never raises."""
+    """One file transcoded (atomically, inside a staging folder), or copied
+    unchanged when it has no pixel data; never raises."""
+    from ..encode.folder import copy_if_no_pixels
     from ..encode.transcode import transcode
 
     report: dict[str, Any] = {"source": source, "dest": dest, "ok": False,
-                              "error": None, "skipped": False}
+                              "error": None, "skipped": False, "action": "failed",
+                              "note": None}
 
-    def work() -> None:
+    def work() -> str | None:
         target = os.path.abspath(dest)
         os.makedirs(os.path.dirname(target), exist_ok=True)
         _clear_stage(target)
@@ -390,14 +393,23 @@ def _transcode_task(source: str, dest: str, *, transfer_syntax: str, retries: in
         os.mkdir(stage)
         try:
             staged = os.path.join(stage, os.path.basename(target))
-            transcode(source, staged, transfer_syntax, **options)
+            try:
+                transcode(source, staged, transfer_syntax, **options)
+                note = None
+            except DicomioError:
+                # DICOMDIRs, reports, presentation states: copied unchanged.
+                note = copy_if_no_pixels(source, staged)
+                if note is None:
+                    raise
             os.replace(staged, target)
+            return note
         finally:
             shutil.rmtree(stage, ignore_errors=True)
 
     try:
-        _attempt(work, retries)
-        report["ok"] = True
+        note = _attempt(work, retries)
+        report.update(ok=True, action="copied" if note else "transcoded",
+                      skipped=bool(note), note=note)
     except Exception as exc:  # reported per file, never raised
         report["error"] = _describe(exc)
     return report
@@ -417,13 +429,20 @@ def transcode_many(
 
     Same scheduling, staging and per-file reports as :func:`decompress_many`
     (``scheduler`` a local scheduler name, a ``distributed.Client`` or a
-    scheduler address); a bad file is reported and the others go on.
+    scheduler address); a bad file is reported and the others go on. DICOM
+    objects without pixel data (DICOMDIR, SR, presentation states, ...) are
+    copied unchanged, as in a folder run of :func:`dicomio.transcode`; once
+    every task is done, each copied DICOMDIR is updated here (in the calling
+    process) to name the Transfer Syntax and SOP Instance UID of the files
+    written (:func:`dicomio.encode.folder.update_dicomdir`).
 
     Returns
     -------
     list of dict
         One per source, in order: ``{"source", "dest", "ok", "error",
-        "skipped"}``.
+        "skipped", "action", "note"}``. ``action`` is ``"transcoded"``,
+        ``"copied"`` (then ``skipped`` is True and ``note`` says why) or
+        ``"failed"``.
     """
     srcs = [os.fspath(s) for s in sources]
     dsts = [os.fspath(d) for d in dests]
@@ -433,9 +452,13 @@ def transcode_many(
 
     def lost(a: tuple[Any, ...], error: str) -> dict[str, Any]:
         return {"source": a[0], "dest": a[1], "ok": False, "error": error,
-                "skipped": False}
+                "skipped": False, "action": "failed", "note": None}
 
-    return _run(_transcode_task, list(zip(srcs, dsts)),
-                {"transfer_syntax": str(transfer_syntax), "retries": int(retries),
-                 "options": {"level": level, "threads": threads}},
-                scheduler, "transcode", lost)
+    reports = _run(_transcode_task, list(zip(srcs, dsts)),
+                   {"transfer_syntax": str(transfer_syntax), "retries": int(retries),
+                    "options": {"level": level, "threads": threads}},
+                   scheduler, "transcode", lost)
+    from ..encode.folder import finish_dicomdirs
+
+    finish_dicomdirs(reports)
+    return reports

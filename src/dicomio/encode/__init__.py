@@ -47,13 +47,17 @@ Facts the encoders rely on (imagecodecs 2026.3.6, pyjpegls 1.5.1):
   header; the SPIFF header is removed here and other precisions go through
   pyjpegls (``jpeg_ls.encode_buffer``), so the codestream precision always
   equals Bits Stored.
-* ``htj2k_encode`` (OpenJPH) has no precision option: it codes 8, 16 or 32
-  bits. For reversible coding the SIZ precision only sets the DC level shift,
-  so unsigned samples are offset by ``2**(P-1) - 2**(B-1)`` and SIZ is
-  rewritten to Bits Stored ``B``: lossless HTJ2K keeps Bits Stored (12-bit
-  stays 12-bit). Irreversible step sizes scale with the SIZ precision, so
-  lossy HTJ2K keeps the container precision as Bits Stored. Its default
-  progression order is RPCL; ``tlm=True`` adds TLM markers.
+* ``htj2k_encode`` (OpenJPH) has no precision option: it codes the
+  container's 8, 16 or 32 bits (``C``), and SIZ is rewritten to Bits Stored
+  ``B`` after coding, so HTJ2K keeps Bits Stored (12-bit stays 12-bit). For
+  reversible coding the SIZ precision only sets the DC level shift, so
+  unsigned samples are offset by ``2**(C-1) - 2**(B-1)``. Irreversible step
+  sizes are relative to the SIZ precision, so lossy samples are scaled by
+  ``2**(C-B)``; the ``level`` step is then a fraction of ``2**B``. Its
+  default progression order is RPCL; ``tlm=True`` adds TLM markers.
+* ``jpeg8_encode`` codes lossy JPEG at 8 or 12 bits only: Bits Stored 9-11
+  is written as 12 and 1-7 as 8 (the values are unchanged; PS3.5 8.2.1 wants
+  the header to match the codestream).
 * ``jpeg2k_encode`` writes JPEG 2000 Part 1 codestreams. No installed encoder
   writes Part 2 multi-component transforms, so JPEG 2000 Part 2 (.92 / .93)
   streams are Part 1 codestreams (RCT / ICT for colour), which Part 2
@@ -65,9 +69,10 @@ Facts the encoders rely on (imagecodecs 2026.3.6, pyjpegls 1.5.1):
   pattern masked to Bits Stored. Near-lossless JPEG-LS errors are bounded in
   that bit pattern, so values within NEAR of either end of the signed range
   would flip sign: such data is refused.
-* imagecodecs' ``htj2k_decode`` does not clamp lossy reconstructions (values
-  overshooting the range wrap around, e.g. 255 -> 0); pylibjpeg-openjpeg
-  clamps. Lossy HTJ2K should be checked with the latter.
+* imagecodecs' ``htj2k_decode`` does not clamp lossy reconstructions: at the
+  container precision values overshooting the range wrap around (255 -> 0),
+  at 12 bits in 16 they exceed it (4095 -> 4096); pylibjpeg-openjpeg clamps.
+  Lossy HTJ2K should be checked with the latter.
 * pydicom's ``generate_uid(prefix=None, entropy_srcs=...)`` ignores the
   entropy sources (random UUID); :func:`uid_from` makes reproducible UIDs.
 
@@ -79,7 +84,9 @@ syntaxes, re-coded by libjpeg-turbo's ``jpegtran``), ``dataset.py``
 (:func:`make_dataset`), ``files.py`` (:func:`write`, :func:`dataset_bytes`,
 :func:`save_dataset`, :func:`write_dataset_to`), ``sanitize.py`` (what makes
 an odd dataset writable), ``decompress.py``, ``transcode.py``
-(:func:`transcode`: any file to any syntax, header kept) and ``atomic.py``.
+(:func:`transcode`: any file to any syntax, header kept), ``folder.py`` (a
+folder transcoded into a complete copy of the archive: other DICOM objects
+copied, DICOMDIRs updated) and ``atomic.py``.
 """
 
 from __future__ import annotations

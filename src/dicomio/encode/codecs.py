@@ -151,20 +151,39 @@ def _set_siz_precision(cs: bytes, bits: int, signed: bool) -> bytes:
     return bytes(out)
 
 
+def _htj2k_samples(plan: _Plan, data: np.ndarray) -> np.ndarray:
+    """The samples to give OpenJPH so that the codestream can declare Bits Stored.
+
+    OpenJPH always codes the container's precision C (8, 16 or 32 bits). After
+    coding, SIZ is rewritten to the Bits Stored B (``_set_siz_precision``);
+    the samples are first moved so that a decoder reading precision B gets
+    the original values back:
+
+    - reversible: the coefficients do not depend on the SIZ precision except
+      through the DC level shift of unsigned data (2**(P-1)), so unsigned
+      samples are offset by 2**(C-1) - 2**(B-1);
+    - irreversible: the quantisation step sizes in QCD are relative to the
+      nominal dynamic range that SIZ declares (ISO/IEC 15444-1 Annex E), so
+      the samples are scaled by 2**(C-B); a B-bit decoder then reconstructs
+      the same values at B bits (and clips to the B-bit range).
+    """
+    container = data.itemsize * 8
+    bs = plan.bits_stored
+    if bs >= container:
+        return data
+    if plan.lossy:
+        return (data.astype(np.int64) << (container - bs)).astype(data.dtype)
+    if plan.signed:
+        return data
+    offset = (1 << (container - 1)) - (1 << (bs - 1))
+    return (data.astype(np.int64) + offset).astype(data.dtype)
+
+
 def _htj2k(plan: _Plan, frame: np.ndarray) -> bytes:
     encode = _imagecodecs(plan.ts, "htj2k_encode")
     data = _codec_array(plan, frame, unsigned=False)
-    container = data.itemsize * 8
-    precision = 0  # rewrite SIZ to Bits Stored after coding (reversible only)
-    if not plan.lossy and plan.bits_stored < container:
-        # OpenJPH codes the container precision. A reversible codestream does
-        # not depend on the SIZ precision except for the DC level shift
-        # (2**(P-1), unsigned data), so shift the samples so that the encoder's
-        # shift leaves x - 2**(B-1), then declare precision B in SIZ.
-        precision = plan.bits_stored
-        if not plan.signed:
-            offset = (1 << (container - 1)) - (1 << (precision - 1))
-            data = (data.astype(np.int64) + offset).astype(data.dtype)
+    precision = plan.bits_stored if plan.bits_stored < data.itemsize * 8 else 0
+    data = _htj2k_samples(plan, data)
     kwargs: dict[str, Any] = dict(reversible=not plan.lossy)
     if plan.samples > 1:
         kwargs.update(planar=False,
@@ -180,12 +199,9 @@ def _htj2k(plan: _Plan, frame: np.ndarray) -> bytes:
         kwargs.update(tlm=True, tilepart=1)
     if decompositions is not None:
         kwargs["resolutions"] = int(decompositions)
-    level = None
-    if plan.lossy:
-        # The step is relative to the codestream's full scale; make ``level``
-        # relative to the data's Bits Stored instead.
-        shift = plan.options.get("data_bits", plan.bits_stored) - plan.bits_stored
-        level = plan.level * 2.0 ** shift
+    # ``level`` (the step) is relative to the full scale 2**B of Bits Stored,
+    # which the scaled samples above make the codestream's own.
+    level = plan.level if plan.lossy else None
     cs = _strip_j2k_comments(bytes(encode(data, level, **kwargs)))
     if precision:
         cs = _set_siz_precision(cs, precision, plan.signed)

@@ -215,7 +215,6 @@ def _plan(
     **options: Any,
 ) -> _Plan:
     """Check that ``ts`` can code frames of this shape and dtype, and how."""
-    options.pop("data_bits", None)
     unknown = set(options) - set(ENCODER_OPTIONS)
     if unknown:
         raise _fail(
@@ -308,8 +307,7 @@ def _bits(
 ) -> int:
     """Check bit depth and sign against the codec; return the Bits Stored it writes.
 
-    Records the lossless JPEG ``predictor`` and HTJ2K's ``data_bits`` in
-    ``options``.
+    Records the lossless JPEG ``predictor`` in ``options``.
     """
     fam, kw = ts.family, ts.keyword
     signed = dtype.kind == "i"
@@ -322,18 +320,22 @@ def _bits(
     if ba == 1 and samples != 1:
         raise _fail(ts, "1-bit data must have one sample per pixel")
     if fam == "jpeg":
+        # Lossy JPEG codes 8- or 12-bit samples only (ISO 10918-1 B.2.2), and
+        # the header must agree with the codestream (PS3.5 8.2.1): fewer bits
+        # are coded at the next precision up and Bits Stored says so (the
+        # values do not change). dcmtk and dcm4che write the same.
         if kw == "JPEGBaseline8Bit":
-            if ba != 8 or signed or bs != 8:
+            if ba != 8 or signed:
                 raise _fail(ts, f"JPEG baseline needs unsigned 8-bit data, got "
                                 f"{dtype} with Bits Stored {bs}")
+            bs = 8
         elif kw == "JPEGExtended12Bit":
             if signed:
                 raise _fail(ts, "lossy JPEG cannot code signed data")
             if ba == 8:
-                if bs != 8:
-                    raise _fail(ts, "8-bit JPEG extended needs Bits Stored 8")
+                bs = 8
             elif ba == 16 and (bits_stored is None or bs <= 12):
-                bs = 12  # PS3.5 Table 8.2.1-1: Bits Stored 8 or 12
+                bs = 12
             else:
                 raise _fail(ts, f"12-bit JPEG needs (u)int8 or uint16 data with "
                                 f"Bits Stored <= 12, got {dtype} / {bs}")
@@ -362,12 +364,6 @@ def _bits(
         if bs > 26:
             raise _fail(ts, f"OpenJPEG (imagecodecs) codes at most 26 bits, got {bs}; "
                             "pass bits_stored=")
-    elif fam == "htj2k":
-        options["data_bits"] = bs
-        if lossy:
-            # Irreversible step sizes scale with the SIZ precision, so a lossy
-            # codestream keeps OpenJPH's precision (8, 16 or 32 bits).
-            bs = 8 if bs <= 8 else 16 if bs <= 16 else 32
     elif fam == "jpegxl":
         if signed:
             raise _fail(ts, "JPEG XL has no signed integer samples")

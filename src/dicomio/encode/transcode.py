@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import os
+import warnings
 from typing import Any
 
 import numpy as np
@@ -56,8 +57,9 @@ def transcode(
     verify: bool = True,
     backend: str | None = None,
     threads: int | None = None,
+    jobs: int | None = None,
     **encoder_options: Any,
-) -> Dataset:
+) -> Dataset | list[dict[str, Any]]:
     """Write ``src`` re-encoded with ``transfer_syntax`` to ``dst``.
 
     Every element outside the pixel description is kept; Samples per Pixel,
@@ -75,12 +77,19 @@ def transcode(
     Derivation Description. The source is only read; ``dst`` appears
     atomically or not at all.
 
+    A folder is transcoded file by file into the same layout under ``dst``
+    (:func:`dicomio.encode.folder.transcode_folder`): DICOM objects without
+    pixel data (DICOMDIR, SR, presentation states, ...) are copied unchanged,
+    DICOMDIR records are updated to the files they now name, and a file that
+    fails is reported and the others go on.
+
     Parameters
     ----------
     src : path, bytes, file object or pydicom.Dataset
-        The DICOM file to transcode.
+        The DICOM file to transcode, or a folder.
     dst : path
-        Where to write; must not be the source file.
+        Where to write; must not be the source file. For a folder: the output
+        folder.
     transfer_syntax : str
         UID or keyword, one of :data:`dicomio.encode.ENCODABLE`.
     level, lossless, **encoder_options
@@ -90,11 +99,16 @@ def transcode(
         Decode a lossless output back and compare (default True).
     backend, threads
         As for :class:`dicomio.DicomImage` (decoding the source).
+    jobs : int, optional
+        For a folder: files transcoded at once (default: one per core).
 
     Returns
     -------
-    pydicom.Dataset
-        The dataset written (pixel data included).
+    pydicom.Dataset or list of dict
+        The dataset written (pixel data included). For a folder, one report
+        per DICOM file: ``{"source", "dest", "ok", "action", "error",
+        "note"}`` with ``action`` ``"transcoded"``, ``"copied"`` or
+        ``"failed"``.
 
     Raises
     ------
@@ -106,6 +120,12 @@ def transcode(
     """
     ts = _lookup(transfer_syntax)
     dst = os.fspath(dst)
+    if isinstance(src, (str, os.PathLike)) and os.path.isdir(src):
+        from .folder import transcode_folder
+
+        return transcode_folder(src, dst, ts.keyword, jobs=jobs, level=level,
+                                lossless=lossless, verify=verify, backend=backend,
+                                threads=threads, **encoder_options)
     name = os.fspath(src) if isinstance(src, (str, os.PathLike)) else None
     if name is not None and os.path.exists(dst) and os.path.samefile(name, dst):
         raise DicomioError("transcode will not overwrite its source; choose "
@@ -155,6 +175,8 @@ def _transcoded(src: Any, ts: TransferSyntax, level: Any, lossless: bool | None,
                      level=level, bits_stored=bits_stored, lossless=lossless,
                      **options)
         _check_range(plan, stack)
+        if bits_stored is not None and plan.bits_stored != bits_stored:
+            _note_bits(ts, bits_stored, plan.bits_stored)
         # img.dataset also holds the elements stored after Pixel Data.
         ds = copy.deepcopy(_without_pixels(img.dataset))
         source_ts = img.transfer_syntax
@@ -176,6 +198,16 @@ def _transcoded(src: Any, ts: TransferSyntax, level: Any, lossless: bool | None,
         ds[keyword].is_undefined_length = True
     ds.file_meta = _file_meta(ds, ts, getattr(ds, "file_meta", None))
     return ds, stack, color, plan.lossy
+
+
+def _note_bits(ts: TransferSyntax, old: int, new: int) -> None:
+    """Say that Bits Stored changes (lossy JPEG codes 8 or 12 bits only)."""
+    from ..image.state import DicomioWarning
+
+    warnings.warn(f"Bits Stored {old} is written as {new}: {ts.keyword} codes "
+                  f"{new}-bit samples and the header must match the codestream "
+                  "(PS3.5 8.2.1); the pixel values are unchanged",
+                  DicomioWarning, stacklevel=4)
 
 
 def _target_colour(ts: TransferSyntax, photometric: str, lossy: bool) -> tuple[str, str]:
