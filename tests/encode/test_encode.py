@@ -269,6 +269,14 @@ def test_htj2k_lossy_precision_is_bits_stored():
     assert _markers(_frames(_read(ds))[0], b"\xff\x90")[0xFF51][36] == 11
 
 
+@pytest.mark.parametrize("level", [0, 1, 10, -0.5])
+def test_htj2k_level_outside_zero_one_is_refused(level):
+    # The HTJ2K level is a step relative to the Bits Stored range: a
+    # PSNR-like 10 used to code every pixel as one constant.
+    with pytest.raises(EncodeError, match="between 0 and 1"):
+        encode.make_dataset(GREY12, "HTJ2K", bits_stored=12, level=level)
+
+
 def test_lossy_jpeg_bits_stored_is_the_jpeg_precision():
     # JPEG codes 8 or 12 bits: Bits Stored 10 is written as 12, 6 as 8.
     ten = (GREY12 >> 2).astype(np.uint16)

@@ -282,6 +282,9 @@ def _lossy_level(
     elif kw == "HTJ2K":
         lossy = not lossless
         level = (0.01 if level is None else float(level)) if lossy else None
+        if level is not None and not 0 < level < 1:
+            raise _fail(ts, f"the HTJ2K level is the quantisation step as a fraction "
+                            f"of the Bits Stored range, between 0 and 1 (got {level})")
     elif kw == "JPEGXL":
         lossy = not lossless
         level = (90 if level is None else level) if lossy else None
