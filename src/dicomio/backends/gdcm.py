@@ -67,8 +67,9 @@ class GdcmBackend(Backend):
     # The python-gdcm 3.2.6 wheel bundles GDCM's own copies of its codecs:
     # libgdcmopenjp2.so.2.3.0 (OpenJPEG 2.3 with the HT code-block decoder
     # added: its strings hold OpenJPEG's "Malformed HT codeblock" messages),
-    # libgdcmcharls.so.2.0 (CharLS 2.0) and libgdcmjpeg8/12/16 (GDCM's patched
-    # IJG libjpeg 6b, Utilities/gdcmjpeg in GDCM's source); RLE is GDCM's own.
+    # libgdcmcharls.so.2.0 (CharLS 2: its charls_category symbols) and
+    # libgdcmjpeg8/12/16 (GDCM's patched IJG libjpeg 6b:
+    # Utilities/gdcmjpeg/README in GDCM's source); RLE is GDCM's own code.
     libraries = MappingProxyType({
         "jpeg": IJG_LIBJPEG, "jpegls": CHARLS, "jpeg2k": OPENJPEG,
         "htj2k": OPENJPEG, "rle": "GDCM RLE",
