@@ -66,10 +66,11 @@ def _zeroed(frame: bytes) -> bytes:
 
 
 def _bad_marker(frame: bytes) -> bytes:
-    # J2K: the EOC marker turned into FF 00 (complete tile-parts, unreadable
-    # end); JPEG / JPEG-LS: a reserved marker FF 02 in the coded data.
+    # J2K: the tile-part's SOD marker turned into FF 94 (after the main
+    # header); JPEG / JPEG-LS: a reserved marker FF 02 in the coded data.
     if frame[:2] == b"\xff\x4f":
-        return frame[:-1] + b"\x00"
+        at = frame.index(b"\xff\x93", frame.index(b"\xff\x90"))
+        return frame[: at + 1] + b"\x94" + frame[at + 2 :]
     at = len(frame) // 2
     return frame[:at] + b"\xff\x02" + frame[at + 2 :]
 

@@ -133,10 +133,16 @@ def test_cut_short_htj2k_still_reaches_openjph(calls):
 
 
 # ----------------------------------- one library failed: its kin are skipped
+def _bad_sod(f: bytes) -> bytes:
+    # The tile-part's SOD marker damaged (FF 93 -> FF 94): after the main
+    # header, so the parse cannot judge it, and OpenJPEG refuses it in every
+    # backend.
+    at = f.index(b"\xff\x93", f.index(b"\xff\x90"))
+    return f[: at + 1] + b"\x94" + f[at + 2 :]
+
+
 def test_backends_on_a_failed_library_are_not_run(calls):
-    # The EOC marker damaged (FF D9 -> FF 00): complete tile-parts, so the
-    # parse cannot judge it, and OpenJPEG refuses it in every backend.
-    data = _with_frame("JPEG2000Lossless", lambda f: f[:-1] + b"\x00")
+    data = _with_frame("JPEG2000Lossless", _bad_sod)
     err = _read_error(data)
     assert "every capable backend failed" in str(err)
     tried = dict(err.tried)
@@ -151,7 +157,7 @@ def test_backends_on_a_failed_library_are_not_run(calls):
 
 
 def test_forced_backends_on_one_library_stop_after_the_first(calls):
-    data = _with_frame("JPEG2000Lossless", lambda f: f[:-1] + b"\x00")
+    data = _with_frame("JPEG2000Lossless", _bad_sod)
     err = _read_error(data, backend=["pylibjpeg", "pillow"])
     assert err.tried == [
         ("pylibjpeg", err.tried[0][1]),

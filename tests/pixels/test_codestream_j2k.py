@@ -237,8 +237,10 @@ def test_cut_short_says_nothing_of_whole_streams():
     assert len(_sots(tiled)) == 4
     assert cs.j2k_cut_short(tiled) is None
     assert cs.j2k_cut_short(tiled + b"\x00") is None  # DICOM padding after EOC
-    # Two zero bytes in place of the EOC: OpenJPEG 2.5 still decodes it.
+    # Two bytes in place of the EOC, whatever they are: OpenJPEG 2.5 stops
+    # there without an error.
     assert cs.j2k_cut_short(tiled[:-2] + b"\x00\x00") is None
+    assert cs.j2k_cut_short(tiled[: _sots(tiled)[2] + 2]) is None
     # Something else after the last tile-part: left to the decoders.
     assert cs.j2k_cut_short(tiled[:-2] + b"\xff") is None
 

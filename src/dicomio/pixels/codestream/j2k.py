@@ -290,8 +290,9 @@ def j2k_cut_short(data: bytes | bytearray | memoryview) -> str | None:
     str or None
         The problem, in words; None when the stream ends with its EOC, or
         when the chain cannot tell: a JP2 file, a tile-part whose Psot is 0
-        (it runs to the EOC by definition), or bytes other than a marker
-        after a tile-part. Never raises on malformed input: the decoders
+        (it runs to the EOC by definition), exactly two bytes after a
+        tile-part (OpenJPEG 2.5 stops there without an error), or bytes other
+        than a marker after a tile-part. Never raises on malformed input: the decoders
         judge what this does not.
     """
     buf = _buffer(data)
@@ -304,6 +305,8 @@ def j2k_cut_short(data: bytes | bytearray | memoryview) -> str | None:
     count = 0
     # Each pass advances pos by Psot >= 14 bytes: bounded by n / 14.
     while pos + 2 <= n and buf[pos] == 0xFF and buf[pos + 1] == _SOT:
+        if n - pos == 2:
+            return None  # see below: two bytes after a tile-part end the stream
         if pos + 12 > n:
             return f"the data ends inside tile-part {count}'s SOT at offset {pos}"
         lsot, _isot, psot = struct.unpack_from(">HHI", buf, pos + 2)
@@ -318,9 +321,10 @@ def j2k_cut_short(data: bytes | bytearray | memoryview) -> str | None:
             )
         pos += psot
         count += 1
-    # Two zero bytes where the EOC belongs are left alone: OpenJPEG 2.5 reads
-    # them as the next marker, finds the data exhausted and stops as at an
-    # EOC (measured). Any other count of zero bytes (0, 1, 3..) it refuses.
+    # Exactly two bytes after a complete tile-part, whatever they are (FF D9,
+    # 00 00, FF 90 ...), end the stream for OpenJPEG 2.5: it reads them as the
+    # next marker, finds the data exhausted and returns what it decoded
+    # (measured). Any other count of zero bytes (0, 1, 3..) it refuses.
     if count and n - pos != 2 and not any(buf[pos:]):
         return (
             f"nothing follows the last of its {count} tile-part(s) (offset {pos}): "
