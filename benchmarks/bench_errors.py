@@ -10,7 +10,8 @@ Tools: dicomio (``DicomImage.read``), pydicom (``dcmread().pixel_array`` with
 its default plugin chain), GDCM used directly (``gdcm.ImageReader`` and
 ``GetBuffer``) and SimpleITK (``ReadImage``) when installed. GDCM and
 SimpleITK are first tried once in a child process on every file: a tool that
-aborts the process there is reported, not timed.
+aborts the process there is reported, not timed (pydicom too: its default
+plugin chain starts with GDCM).
 
     python benchmarks/bench_errors.py
     python benchmarks/bench_errors.py --quick
@@ -144,8 +145,9 @@ def _sitk(path: str) -> np.ndarray:
 TOOLS: dict[str, Callable[[str], np.ndarray]] = {
     "dicomio": _dicomio, "pydicom": _pydicom, "GDCM": _gdcm, "SimpleITK": _sitk,
 }
-#: Tools that may abort the process on corrupt data: probed in a child first.
-PROBED = ("GDCM", "SimpleITK")
+#: Tools that may abort the process on corrupt data (pydicom runs GDCM in
+#: process first when it is installed): probed in a child first.
+PROBED = ("pydicom", "GDCM", "SimpleITK")
 
 
 def installed(tool: str) -> bool:
