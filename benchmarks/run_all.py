@@ -19,7 +19,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 SCRIPTS = ("bench_decode.py", "bench_memory.py", "bench_series.py", "bench_adapters.py",
            "bench_scaling.py", "bench_import.py", "bench_transcode.py", "bench_display.py",
-           "bench_video.py", "bench_web.py", "bench_mr.py")
+           "bench_video.py", "bench_web.py", "bench_mr.py", "bench_errors.py")
 
 
 def main(argv: list[str] | None = None) -> int:

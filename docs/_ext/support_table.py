@@ -174,7 +174,7 @@ class BackendTable(SphinxDirective):
 
 
 class BackendOrder(SphinxDirective):
-    """The registry's preferred order per codec family."""
+    """The registry's preferred order per codec family, with each codec library."""
 
     has_content = False
 
@@ -185,11 +185,16 @@ class BackendOrder(SphinxDirective):
         body = []
         for fam in FAMILIES:
             order = registry.ORDER.get(fam, ())
+            steps = []
+            for name in order:
+                libs = registry.get(name).libraries_for(fam)
+                steps.append(f"{name} ({' then '.join(libs)})" if libs else name)
             body.append([
                 FAMILY_NAMES.get(fam, fam),
-                " → ".join(order) if order else "none yet",
+                " → ".join(steps) if steps else "none yet",
             ])
-        return [_table(["Codec family", "Backends, first tried first"], body, [2, 8])]
+        return [_table(["Codec family", "Backends (codec library), first tried first"],
+                       body, [2, 8])]
 
 
 def _always_rebuild(app: Sphinx, env: Any, added: set[str], changed: set[str],

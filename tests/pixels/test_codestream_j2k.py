@@ -204,3 +204,79 @@ def test_j2k_bad_siz(offset: int, value: bytes, message: str) -> None:
     data[offset : offset + len(value)] = value
     with pytest.raises(CodestreamError, match=message):
         cs.parse_j2k(bytes(data))
+
+
+# ------------------------------------------------- j2k_cut_short
+
+
+def _tiled_j2k() -> bytes:
+    """A lossless 64 x 64 codestream of four 32 x 32 tiles (Pillow's encoder)."""
+    import io
+
+    image_mod = pytest.importorskip("PIL.Image")
+    buf = io.BytesIO()
+    arr = (np.arange(64 * 64).reshape(64, 64) % 251).astype(np.uint8)
+    image_mod.fromarray(arr).save(buf, "JPEG2000", tile_size=(32, 32), no_jp2=True,
+                                  irreversible=False)
+    return buf.getvalue()
+
+
+def _sots(data: bytes) -> list[int]:
+    """Offsets of the tile-parts' SOT markers, following their Psot."""
+    segments = _j2k_segments(data)
+    pos = segments[-1][1] + segments[-1][2]
+    out = []
+    while data[pos : pos + 2] == b"\xff\x90":
+        out.append(pos)
+        pos += int.from_bytes(data[pos + 6 : pos + 10], "big")
+    return out
+
+
+def test_cut_short_says_nothing_of_whole_streams():
+    tiled = _tiled_j2k()
+    assert len(_sots(tiled)) == 4
+    assert cs.j2k_cut_short(tiled) is None
+    assert cs.j2k_cut_short(tiled + b"\x00") is None  # DICOM padding after EOC
+    # Two bytes in place of the EOC, whatever they are: OpenJPEG 2.5 stops
+    # there without an error.
+    assert cs.j2k_cut_short(tiled[:-2] + b"\x00\x00") is None
+    assert cs.j2k_cut_short(tiled[: _sots(tiled)[2] + 2]) is None
+    # Something else after the last tile-part: left to the decoders.
+    assert cs.j2k_cut_short(tiled[:-2] + b"\xff") is None
+
+
+@pytest.mark.parametrize(("cut", "match"), [
+    (lambda d, s: d[: s[2] + 40], "tile-part 2 at offset .* declares"),
+    (lambda d, s: d[: s[2] + 6], "the data ends inside tile-part 2's SOT"),
+    (lambda d, s: d[: s[2]], "last of its 2 tile-part"),
+    (lambda d, s: d[:-2], "last of its 4 tile-part.*no EOC"),
+    (lambda d, s: d[:-2] + b"\x00", "no EOC"),
+    (lambda d, s: d[:-2] + bytes(8), "no EOC"),
+])
+def test_cut_short_finds_where_a_tiled_stream_stops(cut, match):
+    import re
+
+    tiled = _tiled_j2k()
+    problem = cs.j2k_cut_short(cut(tiled, _sots(tiled)))
+    assert problem is not None and re.search(match, problem), problem
+
+
+def test_cut_short_cannot_tell_from_a_zero_psot_or_a_jp2_file():
+    tiled = bytearray(_tiled_j2k())
+    last = _sots(bytes(tiled))[-1]
+    tiled[last + 6 : last + 10] = bytes(4)  # Psot 0: runs to the EOC
+    assert cs.j2k_cut_short(bytes(tiled[:-2])) is None
+    jp2 = _box(b"jP  ", b"\r\n\x87\n") + _box(b"jp2c", bytes(tiled[:-200]))
+    assert cs.j2k_cut_short(jp2) is None
+
+
+def test_cut_short_never_raises_on_garbage():
+    rng = _rng()
+    tiled = _tiled_j2k()
+    for _ in range(200):
+        data = bytearray(tiled[: int(rng.integers(0, len(tiled)))])
+        for pos in rng.integers(0, max(1, len(data)), 3):
+            if data:
+                data[int(pos)] = int(rng.integers(0, 256))
+        result = cs.j2k_cut_short(bytes(data))
+        assert result is None or isinstance(result, str)

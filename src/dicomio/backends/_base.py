@@ -18,15 +18,18 @@ from __future__ import annotations
 
 import importlib
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
 
 from ..pixels.spec import PixelSpec
 
-__all__ = ["PixelSpec", "FrameContext", "Decoded", "Backend", "require_eoi",
-           "family_syntaxes"]
+__all__ = ["PixelSpec", "FrameContext", "Decoded", "Backend", "Unsupported",
+           "require_eoi", "family_syntaxes", "OPENJPEG", "OPENJPH", "CHARLS",
+           "LIBJPEG_TURBO", "LIBJPEG_RICHTER", "IJG_LIBJPEG", "LIBJXL", "ZLIB"]
 
 
 def family_syntaxes(*families: str, retired: tuple[int, ...] = ()) -> frozenset[str]:
@@ -42,6 +45,28 @@ def family_syntaxes(*families: str, retired: tuple[int, ...] = ()) -> frozenset[
     extra = {f"1.2.840.10008.1.2.4.{n}" for n in retired}
     return frozenset(u for u, t in TRANSFER_SYNTAXES.items()
                      if t.family in families and (not t.retired or u in extra))
+
+# The codec libraries the built-in backends declare in Backend.libraries, one
+# spelling each. Each backend module says where its claim comes from.
+OPENJPEG = "OpenJPEG"
+OPENJPH = "OpenJPH"
+CHARLS = "CharLS"
+LIBJPEG_TURBO = "libjpeg-turbo"
+LIBJPEG_RICHTER = "libjpeg (Thomas Richter)"
+IJG_LIBJPEG = "IJG libjpeg 6b (GDCM's copy)"
+LIBJXL = "libjxl"
+ZLIB = "zlib"
+
+
+class Unsupported(ValueError):
+    """A backend declines a frame it cannot represent (a limit of the backend).
+
+    Raised from :meth:`Backend.decode` when the data may be fine but this
+    backend cannot return it exactly (Pillow and 12-bit colour J2K, say).
+    Unlike other failures it says nothing about the data, so the core does
+    not count it against the backend's codec library: other backends on the
+    same library are still tried for the frame.
+    """
 
 
 def require_eoi(data: bytes | memoryview, what: str = "JPEG-LS") -> None:
@@ -139,6 +164,11 @@ class Backend:
     #: Transfer Syntax families whose decoder honours the ``codec_threads``
     #: option (a frame decoded alone on several threads).
     codec_thread_families: frozenset[str] = frozenset()
+    #: The codec library that decodes each family, e.g. ``{"jpeg2k":
+    #: "OpenJPEG"}``. Once a backend has failed on a frame's data, the other
+    #: backends built on the same library are not run for that frame (see
+    #: :meth:`libraries_for`). A family left out never skips anything.
+    libraries: Mapping[str, str] = MappingProxyType({})
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -203,8 +233,32 @@ class Backend:
         """True when this backend can decode frames described by ``spec``."""
         return spec.transfer_syntax.uid in self.syntaxes
 
+    def libraries_for(self, family: str, info: Any = None) -> tuple[str, ...]:
+        """The codec libraries :meth:`decode` runs, in turn, for a frame.
+
+        When the backend fails on a frame with a data error, every library
+        named here has failed on it; a later backend whose libraries have all
+        failed is not run. Empty (the default for an undeclared family):
+        never skipped, never counted.
+
+        Parameters
+        ----------
+        family : str
+            :attr:`dicomio.tsyntax.TransferSyntax.family`.
+        info : object or None
+            The frame's parsed codestream header, for backends whose choice
+            of library depends on the stream (imagecodecs and HTJ2K).
+        """
+        lib = self.libraries.get(family)
+        return (lib,) if lib else ()
+
     def decode(self, data: bytes, ctx: FrameContext) -> Decoded:
-        """Decode one frame's bytes. Raise any exception on failure."""
+        """Decode one frame's bytes. Raise any exception on failure.
+
+        Raise :class:`Unsupported` for a frame the backend cannot represent
+        whatever its data; any other exception counts as the codec library
+        failing on the data.
+        """
         raise NotImplementedError
 
     def __repr__(self) -> str:

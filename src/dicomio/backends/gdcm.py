@@ -27,12 +27,23 @@ python-gdcm holds the GIL.
 
 from __future__ import annotations
 
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
 from packaging.version import Version
 
-from ._base import Backend, Decoded, FrameContext, PixelSpec, family_syntaxes
+from ._base import (
+    CHARLS,
+    IJG_LIBJPEG,
+    OPENJPEG,
+    Backend,
+    Decoded,
+    FrameContext,
+    PixelSpec,
+    Unsupported,
+    family_syntaxes,
+)
 
 __all__ = ["GdcmBackend", "backend"]
 
@@ -53,6 +64,16 @@ class GdcmBackend(Backend):
     gil_free = False
     # GDCM aborts (C++ terminate) on some corrupt JPEG streams: tools/fuzz.py.
     crash_prone = True
+    # The python-gdcm 3.2.6 wheel bundles GDCM's own copies of its codecs:
+    # libgdcmopenjp2.so.2.3.0 (OpenJPEG 2.3 with the HT code-block decoder
+    # added: its strings hold OpenJPEG's "Malformed HT codeblock" messages),
+    # libgdcmcharls.so.2.0 (CharLS 2: its charls_category symbols) and
+    # libgdcmjpeg8/12/16 (GDCM's patched IJG libjpeg 6b:
+    # Utilities/gdcmjpeg/README in GDCM's source); RLE is GDCM's own code.
+    libraries = MappingProxyType({
+        "jpeg": IJG_LIBJPEG, "jpegls": CHARLS, "jpeg2k": OPENJPEG,
+        "htj2k": OPENJPEG, "rle": "GDCM RLE",
+    })
 
     def _check(self) -> None:
         have = self.version()
@@ -106,7 +127,7 @@ class GdcmBackend(Backend):
         count = spec.rows * spec.columns * spec.samples_per_pixel
         itemsize, rest = divmod(len(raw), count)
         if rest or itemsize not in (1, 2, 4):
-            raise ValueError(
+            raise Unsupported(
                 f"GDCM returned {len(raw)} bytes for {spec.rows} x {spec.columns} "
                 f"x {spec.samples_per_pixel} samples"
             )
@@ -163,7 +184,7 @@ class GdcmBackend(Backend):
 
         ts_type = gdcm.TransferSyntax.GetTSType(spec.transfer_syntax.uid)
         if ts_type == gdcm.TransferSyntax.TS_END:
-            raise ValueError(
+            raise Unsupported(
                 f"GDCM {gdcm.Version.GetVersion()} does not know {spec.transfer_syntax}"
             )
         image.SetTransferSyntax(gdcm.TransferSyntax(ts_type))

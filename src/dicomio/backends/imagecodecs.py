@@ -9,11 +9,18 @@ an unmarked RGB stream) and the core fixes sign and precision afterwards
 
 from __future__ import annotations
 
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
 
 from ._base import (
+    CHARLS,
+    LIBJPEG_TURBO,
+    LIBJXL,
+    OPENJPEG,
+    OPENJPH,
+    ZLIB,
     Backend,
     Decoded,
     FrameContext,
@@ -41,6 +48,16 @@ class ImagecodecsBackend(Backend):
     syntaxes = family_syntaxes(*_FAMILIES, retired=(52, 53, 54, 55, 56))
     gil_free = True
     codec_thread_families = frozenset({"jpeg2k", "htj2k"})
+    # imagecodecs.version() names the library behind each codec (2026.3.6:
+    # libjpeg_turbo-3.1.3, openjpeg-2.5.4, charls-2.4.3, openjph-0.26.3,
+    # libjxl-0.11.2, libdeflate-1.25; RLE is its own C code, imcd), and its
+    # README lists the same. jpeg8_decode is libjpeg-turbo alone (lossless
+    # and 12-bit included).
+    libraries = MappingProxyType({
+        "jpeg": LIBJPEG_TURBO, "jpegls": CHARLS, "jpeg2k": OPENJPEG,
+        "htj2k": OPENJPEG, "jpegxl": LIBJXL, "rle": "imagecodecs RLE (imcd)",
+        "deflate": "libdeflate",
+    })
 
     def _check(self) -> None:
         from packaging.version import Version
@@ -58,6 +75,15 @@ class ImagecodecsBackend(Backend):
         if fam == "rle":
             return spec.bits_allocated in (8, 16, 32, 64)
         return True
+
+    def libraries_for(self, family: str, info: Any = None) -> tuple[str, ...]:
+        """OpenJPH then OpenJPEG for reversible HTJ2K (:func:`_htj2k`), and
+        libdeflate then zlib for deflate (:func:`_deflate`)."""
+        if family == "htj2k" and getattr(info, "reversible", True):
+            return (OPENJPH, OPENJPEG)
+        if family == "deflate":
+            return ("libdeflate", ZLIB)  # _deflate falls back to zlib
+        return super().libraries_for(family, info)
 
     def decode(self, data: bytes, ctx: FrameContext) -> Decoded:
         ic = self.load()["imagecodecs"]

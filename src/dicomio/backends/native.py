@@ -9,11 +9,12 @@ size) and RLE Lossless in Python (slow, but always there).
 from __future__ import annotations
 
 import zlib
+from types import MappingProxyType
 
 import numpy as np
 
 from ..tsyntax import DEFLATED_IMAGE_FRAME_COMPRESSION, RLE_LOSSLESS, TRANSFER_SYNTAXES
-from ._base import Backend, Decoded, FrameContext, PixelSpec
+from ._base import ZLIB, Backend, Decoded, FrameContext, PixelSpec
 
 __all__ = ["NativeBackend", "backend", "inflate_frame", "rle_decode_frame"]
 
@@ -30,6 +31,10 @@ class NativeBackend(Backend):
     modules = ("numpy",)
     syntaxes = _NATIVE | {_RLE, _DEFLATE_FRAME}
     gil_free = False
+    # This module's own NumPy code, and Python's zlib module for deflate.
+    libraries = MappingProxyType({
+        "native": "dicomio (NumPy)", "rle": "dicomio RLE (NumPy)", "deflate": ZLIB,
+    })
 
     def supports(self, spec: PixelSpec) -> bool:
         if spec.transfer_syntax.uid not in self.syntaxes:

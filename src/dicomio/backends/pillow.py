@@ -40,13 +40,23 @@ decoder holds it.
 from __future__ import annotations
 
 import io
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
 from packaging.version import Version
 
 from ..pixels.codestream import J2KInfo, parse_j2k
-from ._base import Backend, Decoded, FrameContext, PixelSpec, family_syntaxes
+from ._base import (
+    LIBJPEG_TURBO,
+    OPENJPEG,
+    Backend,
+    Decoded,
+    FrameContext,
+    PixelSpec,
+    Unsupported,
+    family_syntaxes,
+)
 
 __all__ = ["PillowBackend", "backend"]
 
@@ -96,6 +106,12 @@ class PillowBackend(Backend):
     # True for the JPEG decoder (libjpeg-turbo runs without the GIL); the
     # JPEG 2000 decoder holds it, which costs speed, not correctness.
     gil_free = True
+    # Pillow's wheels bundle libjpeg-turbo and OpenJPEG (its installation
+    # docs; here PIL.features.check_feature("libjpeg_turbo") is True and
+    # version_codec("jpg_2000") is "2.5.4").
+    libraries = MappingProxyType({
+        "jpeg": LIBJPEG_TURBO, "jpeg2k": OPENJPEG, "htj2k": OPENJPEG,
+    })
 
     def _check(self) -> None:
         have = str(self._mods["PIL"].__version__)
@@ -146,7 +162,7 @@ class PillowBackend(Backend):
             if image.mode == "L":
                 return Decoded(np.asarray(image), ctx.stream_color, signed=signed)
             if image.mode != "RGB":
-                raise ValueError(f"Pillow opened the JPEG frame as {image.mode!r}")
+                raise Unsupported(f"Pillow opened the JPEG frame as {image.mode!r}")
             return self._jpeg_colour(image, ctx, signed)
 
     @staticmethod
@@ -177,18 +193,18 @@ class PillowBackend(Backend):
         count, precision, signed = info.components, info.precision, info.signed
         if any(s != (1, 1) for s in info.subsampling):
             # Pillow treats subsampled chroma as sYCC and converts it.
-            raise ValueError("Pillow converts subsampled J2K components to RGB")
+            raise Unsupported("Pillow converts subsampled J2K components to RGB")
         if len(set(info.precisions)) != 1 or len(set(info.signeds)) != 1:
-            raise ValueError("JPEG 2000 components differ in precision or sign")
+            raise Unsupported("JPEG 2000 components differ in precision or sign")
         if count not in (1, 3) or precision > (16 if count == 1 else 8):
-            raise ValueError(
+            raise Unsupported(
                 f"Pillow cannot decode {count} x {precision}-bit JPEG 2000 exactly"
             )
         with self._mods["PIL.Image"].open(io.BytesIO(data),
                                           formats=("JPEG2000",)) as image:
             container = _J2K_CONTAINER.get(image.mode)
             if container is None:
-                raise ValueError(f"Pillow opened the J2K frame as {image.mode!r}")
+                raise Unsupported(f"Pillow opened the J2K frame as {image.mode!r}")
             arr = np.asarray(image)
         # Undo Pillow's scaling to the container and its offset for signed
         # samples: the result is the codestream's own values.

@@ -15,11 +15,13 @@ CharLS holds the GIL here.
 
 from __future__ import annotations
 
+from types import MappingProxyType
+
 import numpy as np
 from packaging.version import Version
 
 from ..tsyntax import TRANSFER_SYNTAXES
-from ._base import Backend, Decoded, FrameContext, require_eoi
+from ._base import CHARLS, Backend, Decoded, FrameContext, require_eoi
 
 __all__ = ["PyjpeglsBackend", "backend"]
 
@@ -34,6 +36,9 @@ class PyjpeglsBackend(Backend):
         u for u, t in TRANSFER_SYNTAXES.items() if t.family == "jpegls"
     )
     gil_free = False
+    # pyjpegls is "JPEG-LS for Python via CharLS C++ Library" (its PyPI
+    # summary); 1.5.1 bundles CharLS 2.
+    libraries = MappingProxyType({"jpegls": CHARLS})
 
     def _check(self) -> None:
         have = str(self._mods["jpeg_ls"].__version__)

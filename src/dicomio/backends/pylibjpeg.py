@@ -33,12 +33,21 @@ None of the plugins release the GIL.
 from __future__ import annotations
 
 import importlib
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
 from packaging.version import Version
 
-from ._base import Backend, Decoded, FrameContext, PixelSpec, family_syntaxes
+from ._base import (
+    LIBJPEG_RICHTER,
+    OPENJPEG,
+    Backend,
+    Decoded,
+    FrameContext,
+    PixelSpec,
+    family_syntaxes,
+)
 
 __all__ = ["PylibjpegBackend", "backend"]
 
@@ -84,6 +93,14 @@ class PylibjpegBackend(Backend):
     modules = ("pylibjpeg",)
     syntaxes = _LIBJPEG | _OPENJPEG | _RLE
     gil_free = False
+    # The plugins' READMEs: pylibjpeg-libjpeg wraps Thomas Richter's libjpeg
+    # (github.com/thorfdbg/libjpeg), pylibjpeg-openjpeg wraps OpenJPEG
+    # (openjpeg.utils.get_openjpeg_version() says 2.5.2 for 2.6.0) and
+    # pylibjpeg-rle is its own Rust code.
+    libraries = MappingProxyType({
+        "jpeg": LIBJPEG_RICHTER, "jpegls": LIBJPEG_RICHTER, "jpeg2k": OPENJPEG,
+        "htj2k": OPENJPEG, "rle": "pylibjpeg-rle (Rust)",
+    })
 
     def __init__(self) -> None:
         super().__init__()

@@ -35,6 +35,7 @@ import io
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -418,6 +419,8 @@ class VideoBackend(Backend):
     modules = ("av",)
     syntaxes = frozenset(u for u, t in TRANSFER_SYNTAXES.items() if t.family == "video")
     gil_free = True
+    # PyAV is "Pythonic bindings for FFmpeg's libraries" (its README).
+    libraries = MappingProxyType({"video": "FFmpeg (libavcodec)"})
 
     def decode(self, data: bytes, ctx: FrameContext) -> Decoded:
         """Decode frame ``ctx.index`` of the whole stream ``data`` (slow path).

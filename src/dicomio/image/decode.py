@@ -2,7 +2,9 @@
 
 :meth:`FrameDecoding._decode_into` takes one frame's bytes, checks its
 codestream header against the DICOM header, and tries the capable backends in
-order (a codec that fails with its own threads is tried once more without),
+order (a codec that fails with its own threads is tried once more without;
+backends on a codec library that already failed on the frame, or a frame whose
+codestream every capable library refuses, are not run: :mod:`.failfast`),
 writing straight into the caller's slice; uncompressed little-endian frames
 skip all that with one read (:meth:`FrameDecoding._native_into`). Every frame
 leaves a :class:`~dicomio.image.FrameInfo`. :func:`_run_parallel` spreads
@@ -24,6 +26,7 @@ from ..backends._base import Backend, Decoded, FrameContext
 from ..errors import DecodeError, DicomioError, MemoryLimitError
 from ..pixels import codestream
 from ..values import photometric
+from . import failfast
 from .frames import FrameLayout
 from .state import DicomioWarning, FrameInfo
 
@@ -97,6 +100,7 @@ class FrameDecoding(FrameLayout):
                 return fast
             data = self._frame_bytes(i)
             self._check_stream_end(i, data, not_run)
+        fam = self.transfer_syntax.family
         info = None
         if self.transfer_syntax.encapsulated:
             info = self._parse(data, i, cands)
@@ -107,6 +111,10 @@ class FrameDecoding(FrameLayout):
                                     "header: " + "; ".join(problems), frame=i,
                                     tried=_not_tried(cands))
                 _warn_process(self, data, info)
+                # The stream proves that every capable library refuses it.
+                why = failfast.doomed(data, info, fam, cands)
+                if why:
+                    raise self._err(DecodeError, why, frame=i, tried=_not_tried(cands))
         stream, cs_label, notes, mislabelled = photometric.decide(spec, info)
         opts: dict[str, Any] = {}
         if (spec.bits_allocated == 1 and not self.transfer_syntax.encapsulated
@@ -127,40 +135,29 @@ class FrameDecoding(FrameLayout):
         # (backend, options, whether a single-threaded retry follows)
         attempts: list[tuple[Backend, dict[str, Any], bool]] = []
         for be in cands:
-            if (int(opts.get("codec_threads", 1)) > 1
-                    and self.transfer_syntax.family in be.codec_thread_families):
+            if int(opts.get("codec_threads", 1)) > 1 and fam in be.codec_thread_families:
                 attempts += [(be, opts, True), (be, dict(opts, codec_threads=1), False)]
             else:
                 attempts.append((be, opts, False))
+        # Backends on a library that already failed on this frame are not run.
+        failures = failfast.LibraryFailures(fam, info)
         threaded_failure: str | None = None  # recorded if the retry works
         for be, be_opts, retry_follows in attempts:
+            skip = failures.skip(be)
+            if skip:
+                if not retry_follows:
+                    tried.append((be.name, skip))
+                continue
             ctx = FrameContext(spec=spec, info=info, stream_color=stream,
                                want_rgb=want_rgb, out=dest, index=i, options=be_opts)
-            try:
-                # A library known to abort on corrupt streams never runs in
-                # the caller's process unless isolation was turned off.
-                isolate = (self.isolate if self.isolate is not None
-                           else be.crash_prone)
-                dec = (_guard.decode(be, data, ctx) if isolate
-                       else be.decode(data, ctx))
-                output = self._finish(dec, ctx, dest, info)
-            except MemoryLimitError:
-                raise
-            except MemoryError as exc:
-                # A codec asked for more than the machine has: stop, and say so.
-                tried.append((be.name, f"MemoryError: {exc}".strip()))
-                raise self._err(MemoryLimitError, "out of memory while decoding",
-                                frame=i, tried=tried) from None
-            except (KeyboardInterrupt, SystemExit, GeneratorExit):
-                raise
-            except BaseException as exc:  # noqa: BLE001 - recorded, then next backend
-                # BaseException: a Rust panic (pyo3's PanicException, seen in
-                # pylibjpeg-rle) is not an Exception.
-                failure = f"{type(exc).__name__}: {exc}".strip()
+            output, failure, blamed = self._attempt(be, data, ctx, dest, tried)
+            if output is None:
                 if retry_follows:
                     threaded_failure = failure
                 else:
                     tried.append((be.name, failure))
+                    if blamed:
+                        failures.record(be)
                 continue
             if be_opts is not opts and threaded_failure is not None:
                 tried.append((f"{be.name} ({opts['codec_threads']} codec threads)",
@@ -172,6 +169,38 @@ class FrameDecoding(FrameLayout):
                 self._infos[i] = fi
             return fi
         raise self._err(DecodeError, _all_failed(spec), frame=i, tried=tried)
+
+    def _attempt(self, be: Backend, data: bytes, ctx: FrameContext, dest: np.ndarray,
+                 tried: list[tuple[str, str]]) -> tuple[str | None, str, bool]:
+        """Decode one frame with one backend into ``dest``.
+
+        Returns ``(output colour, "", False)`` on success, else ``(None,
+        reason, blamed)``: ``blamed`` is True when the codec library itself
+        failed on the data (:func:`failfast.blames_library`), not when the
+        core refused what the backend returned.
+        """
+        decoded = False
+        try:
+            # A library known to abort on corrupt streams never runs in
+            # the caller's process unless isolation was turned off.
+            isolate = self.isolate if self.isolate is not None else be.crash_prone
+            dec = _guard.decode(be, data, ctx) if isolate else be.decode(data, ctx)
+            decoded = True
+            return self._finish(dec, ctx, dest, ctx.info), "", False
+        except MemoryLimitError:
+            raise
+        except MemoryError as exc:
+            # A codec asked for more than the machine has: stop, and say so.
+            tried.append((be.name, f"MemoryError: {exc}".strip()))
+            raise self._err(MemoryLimitError, "out of memory while decoding",
+                            frame=ctx.index, tried=tried) from None
+        except (KeyboardInterrupt, SystemExit, GeneratorExit):
+            raise
+        except BaseException as exc:  # noqa: BLE001 - recorded, then next backend
+            # BaseException: a Rust panic (pyo3's PanicException, seen in
+            # pylibjpeg-rle) is not an Exception.
+            failure = f"{type(exc).__name__}: {exc}".strip()
+            return None, failure, not decoded and failfast.blames_library(exc)
 
     def _finish(self, dec: Any, ctx: FrameContext, dest: np.ndarray, info: Any) -> str:
         spec = self.spec

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from ...errors import CodestreamError
 from ._common import _JP2_SIGNATURE, _JXL_SIGNATURE, _buffer
-from .j2k import J2KInfo, parse_j2k
+from .j2k import J2KInfo, j2k_cut_short, parse_j2k
 from .jpeg import JpegInfo, parse_jpeg
 from .jxl import JXLInfo, parse_jxl
 from .process import JpegProcess, jpeg_process, process_mismatch
@@ -47,6 +47,7 @@ __all__ = [
     "CodestreamInfo",
     "parse_jpeg",
     "parse_j2k",
+    "j2k_cut_short",
     "parse_rle",
     "parse_jxl",
     "parse",

@@ -9,7 +9,7 @@ from typing import Any, NamedTuple
 from ...errors import CodestreamError
 from ._common import _JP2_SIGNATURE, _boxes, _buffer, _truncated, _u16, _u32
 
-__all__ = ["J2KInfo", "parse_j2k"]
+__all__ = ["J2KInfo", "parse_j2k", "j2k_cut_short"]
 
 
 @dataclass(frozen=True)
@@ -266,6 +266,88 @@ def _parse_siz(buf: memoryview, n: int) -> dict[str, Any]:
         "signeds": tuple(signeds),
         "subsampling": tuple(subsampling),
     }
+
+
+def j2k_cut_short(data: bytes | bytearray | memoryview) -> str | None:
+    """Say how a raw J2K / HTJ2K codestream is cut short, if its tile-parts prove it.
+
+    Walks the chain of tile-parts from the first SOT by their lengths
+    (Psot, T.800 A.4.2) to what follows the last one. The codestream is cut
+    short when a tile-part runs past the end of the data, or when nothing
+    but zero bytes (DICOM padding) follows the last tile-part: no EOC. These
+    are the cases every OpenJPEG build here refuses (2.3 in python-gdcm,
+    2.5.2 in pylibjpeg-openjpeg, 2.5.4 in imagecodecs and Pillow, measured
+    on single- and multi-tile streams; see docs/robustness.md).
+
+    Parameters
+    ----------
+    data : bytes-like
+        One frame, a raw codestream whose main header :func:`parse_j2k`
+        accepted.
+
+    Returns
+    -------
+    str or None
+        The problem, in words; None when the stream ends with its EOC, or
+        when the chain cannot tell: a JP2 file, a tile-part whose Psot is 0
+        (it runs to the EOC by definition), exactly two bytes after a
+        tile-part (OpenJPEG 2.5 stops there without an error), or bytes other
+        than a marker after a tile-part. Never raises on malformed input: the decoders
+        judge what this does not.
+    """
+    buf = _buffer(data)
+    n = len(buf)
+    if bytes(buf[:12]) == _JP2_SIGNATURE:
+        return None
+    pos = _first_sot(buf, n)
+    if pos is None:
+        return None
+    count = 0
+    # Each pass advances pos by Psot >= 14 bytes: bounded by n / 14.
+    while pos + 2 <= n and buf[pos] == 0xFF and buf[pos + 1] == _SOT:
+        if n - pos == 2:
+            return None  # see below: two bytes after a tile-part end the stream
+        if pos + 12 > n:
+            return f"the data ends inside tile-part {count}'s SOT at offset {pos}"
+        lsot, _isot, psot = struct.unpack_from(">HHI", buf, pos + 2)
+        if lsot != 10 or psot == 0:
+            return None
+        if psot < 14:
+            return None  # not a tile-part any decoder reads: let them say so
+        if pos + psot > n:
+            return (
+                f"tile-part {count} at offset {pos} declares {psot} bytes, but "
+                f"only {n - pos} remain: the codestream is cut short"
+            )
+        pos += psot
+        count += 1
+    # Exactly two bytes after a complete tile-part, whatever they are (FF D9,
+    # 00 00, FF 90 ...), end the stream for OpenJPEG 2.5: it reads them as the
+    # next marker, finds the data exhausted and returns what it decoded
+    # (measured). Any other count of zero bytes (0, 1, 3..) it refuses.
+    if count and n - pos != 2 and not any(buf[pos:]):
+        return (
+            f"nothing follows the last of its {count} tile-part(s) (offset {pos}): "
+            "the codestream has no EOC marker, it is cut short"
+        )
+    return None
+
+
+def _first_sot(buf: memoryview, n: int) -> int | None:
+    """Offset of the first SOT marker after the main header, or None."""
+    try:
+        siz_length = _u16(buf, 4)
+        pos = 4 + siz_length
+        while pos + 4 <= n and buf[pos] == 0xFF:
+            if buf[pos + 1] == _SOT:
+                return pos
+            if 0x30 <= buf[pos + 1] <= 0x3F:
+                pos += 2
+                continue
+            pos += 2 + _u16(buf, pos + 2)
+    except struct.error:
+        return None
+    return None
 
 
 class _Cod(NamedTuple):

@@ -1,0 +1,105 @@
+"""Fail fast: stop trying backends once a frame is known to be bad.
+
+A frame falls back from one backend to the next, because libraries differ in
+what they accept. Two things make the rest of the list pointless:
+
+- the codestream itself shows that every capable backend's library refuses it
+  (:func:`doomed`): a JPEG 2000 codestream cut short, when OpenJPEG is the
+  library of every capable backend;
+- a backend failed on the frame's data, so every later backend built on the
+  same codec library (:meth:`~dicomio.backends._base.Backend.libraries_for`)
+  would fail the same way (:class:`LibraryFailures`). A backend on another
+  library is still tried: that is what fallback is for.
+
+The frame's :class:`~dicomio.errors.DecodeError` lists each backend that was
+not run and why.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from ..backends._base import OPENJPEG, Backend, Unsupported
+from ..pixels import codestream
+
+__all__ = ["LibraryFailures", "blames_library", "doomed"]
+
+
+def blames_library(exc: BaseException) -> bool:
+    """True when a backend's failure says the frame's data defeat its library.
+
+    Not for a missing library or plugin (ImportError), a limit of the backend
+    (:class:`~dicomio.backends._base.Unsupported`) or an unimplemented path.
+    A crash or a timeout in a worker process counts: the library failed on
+    these bytes.
+    """
+    return not isinstance(exc, (ImportError, NotImplementedError, Unsupported))
+
+
+class LibraryFailures:
+    """The codec libraries that have failed on one frame.
+
+    Parameters
+    ----------
+    family : str
+        The Transfer Syntax family of the frame.
+    info : object or None
+        Its parsed codestream header (some backends pick a library by it).
+    """
+
+    def __init__(self, family: str, info: Any = None) -> None:
+        self.family = family
+        self.info = info
+        self.failed: list[str] = []
+
+    def libraries(self, be: Backend) -> tuple[str, ...]:
+        """The libraries ``be`` runs for this frame (empty when undeclared)."""
+        try:
+            return tuple(be.libraries_for(self.family, self.info))
+        except Exception:  # a third-party backend's bug must not stop decoding
+            return ()
+
+    def skip(self, be: Backend) -> str | None:
+        """Why ``be`` is not run (its libraries all failed already), or None."""
+        libs = self.libraries(be)
+        if libs and all(lib in self.failed for lib in libs):
+            return f"not run: {' and '.join(libs)} already failed on this frame"
+        return None
+
+    def record(self, be: Backend) -> None:
+        """``be`` failed on the frame's data: its libraries did."""
+        for lib in self.libraries(be):
+            if lib not in self.failed:
+                self.failed.append(lib)
+
+
+def doomed(data: Any, info: Any, family: str, cands: Sequence[Backend]) -> str | None:
+    """Why no capable backend can decode the frame, known before any runs.
+
+    Only where measurement shows every such decoder fails: a JPEG 2000 or
+    HTJ2K codestream cut short (a tile-part running past the data, or no EOC
+    after complete tile-parts), when OpenJPEG is the only library of every
+    candidate. OpenJPEG 2.3 (GDCM), 2.5.2 (pylibjpeg-openjpeg) and 2.5.4
+    (imagecodecs, Pillow) all refuse such streams; OpenJPH (imagecodecs'
+    reversible HTJ2K) decodes some of them, so a candidate on it keeps the
+    frame going. JPEG and JPEG-LS are never judged here: libjpeg-turbo and
+    Thomas Richter's libjpeg decode truncated scans (filling the rest).
+
+    Returns
+    -------
+    str or None
+        The reason, for the frame's DecodeError; None to decode as usual.
+    """
+    if family not in ("jpeg2k", "htj2k") or info is None or not cands:
+        return None
+    if getattr(info, "jp2", False):
+        return None
+    failures = LibraryFailures(family, info)
+    if any(failures.libraries(be) != (OPENJPEG,) for be in cands):
+        return None
+    problem = codestream.j2k_cut_short(data)
+    if problem is None:
+        return None
+    return (f"{problem}; every capable backend is built on OpenJPEG, which "
+            "refuses such a stream")
