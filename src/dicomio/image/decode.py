@@ -167,6 +167,10 @@ class FrameDecoding(FrameLayout):
             fi = FrameInfo(i, be.name, report, tried)
             with self._lock:
                 self._infos[i] = fi
+            rescued = failures.rescued(be)
+            if rescued:
+                warnings.warn(f"{self._where()}: frame {i}: {rescued}", DicomioWarning,
+                              stacklevel=2)
             return fi
         raise self._err(DecodeError, _all_failed(spec), frame=i, tried=tried)
 

@@ -73,6 +73,21 @@ class LibraryFailures:
             if lib not in self.failed:
                 self.failed.append(lib)
 
+    def rescued(self, be: Backend) -> str | None:
+        """A warning when ``be`` decoded a frame another library refused, or None.
+
+        A stream one library rejects as corrupt and another decodes may be
+        damaged (zeroed JPEG-LS data decodes without error in Thomas
+        Richter's libjpeg after CharLS refuses it): the pixels are returned,
+        but never silently.
+        """
+        if not self.failed:
+            return None
+        by = " and ".join(self.libraries(be)) or be.name
+        return (f"{' and '.join(self.failed)} refused this frame's stream as corrupt; "
+                f"{be.name}, on {by}, decoded it, but the stream may be damaged and the "
+                "pixels wrong (frame_info(i).tried has each reason)")
+
 
 def doomed(data: Any, info: Any, family: str, cands: Sequence[Backend]) -> str | None:
     """Why no capable backend can decode the frame, known before any runs.
