@@ -125,8 +125,13 @@ def _ybr422(data: bytes, spec: PixelSpec, dtype: np.dtype) -> Decoded:
     return Decoded(out[:, :cols], "YBR_FULL")
 
 
-def _unpackbits_segment(seg: bytes, size: int) -> bytes:
-    """Decode one PackBits (PS3.5 Annex G) segment to at most ``size`` bytes."""
+def unpackbits_segment(seg: bytes, size: int, *, partial: bool = False) -> bytes:
+    """Decode one PackBits (PS3.5 Annex G) segment to at most ``size`` bytes.
+
+    A segment that decodes short raises ValueError; with ``partial`` (a cut
+    file recovered) it returns the bytes it holds, without a literal run the
+    cut falls inside.
+    """
     out = bytearray()
     i, n = 0, len(seg)
     while i < n and len(out) < size:
@@ -134,6 +139,8 @@ def _unpackbits_segment(seg: bytes, size: int) -> bytes:
         i += 1
         if h < 128:
             run = h + 1
+            if partial and i + run > n:
+                break  # the cut falls inside this literal run: drop it
             out += seg[i:i + run]
             i += run
         elif h > 128:
@@ -142,7 +149,7 @@ def _unpackbits_segment(seg: bytes, size: int) -> bytes:
             out += seg[i:i + 1] * (257 - h)
             i += 1
         # h == 128 is a no-op by definition
-    if len(out) < size:
+    if len(out) < size and not partial:
         raise ValueError(f"RLE segment decodes to {len(out)} bytes, {size} expected")
     return bytes(out[:size])
 
@@ -167,7 +174,7 @@ def rle_decode_frame(data: bytes, spec: PixelSpec) -> Decoded:
         start, end = offsets[s], offsets[s + 1]
         if not 64 <= start <= end <= len(data):
             raise ValueError(f"RLE segment {s} offset {start} is out of range")
-        seg = _unpackbits_segment(data[start:end], size)
+        seg = unpackbits_segment(data[start:end], size)
         # Segments run from the most to the least significant byte.
         planes[s // nbytes, s % nbytes] = np.frombuffer(seg, np.uint8)
     be = planes.transpose(0, 2, 1).copy()  # (spp, size, nbytes) big-endian bytes

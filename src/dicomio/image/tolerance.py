@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..backends.native import unpackbits_segment
 from ..errors import DecodeError, TruncatedError
 from .state import DicomioWarning, FrameInfo
 
@@ -173,7 +174,7 @@ def _rle_padded(img: DicomImage, data: bytes) -> tuple[bytes, int]:
     good, segments = spec.rows, []
     for k in range(nseg):
         start, stop = offsets[k], max(offsets[k], min(offsets[k + 1], len(data)))
-        plane = _unpack_partial(data[start:stop], size)
+        plane = unpackbits_segment(data[start:stop], size, partial=True)
         good = min(good, len(plane) // cols)
         plane = plane + bytes(size - len(plane))
         segments.append(b"".join(bytes([len(plane[j:j + 128]) - 1]) + plane[j:j + 128]
@@ -185,25 +186,6 @@ def _rle_padded(img: DicomImage, data: bytes) -> tuple[bytes, int]:
         pos += len(seg)
     header = b"".join(v.to_bytes(4, "little") for v in head).ljust(64, b"\0")
     return header + b"".join(segments), good
-
-
-def _unpack_partial(seg: bytes, size: int) -> bytes:
-    """PackBits bytes of a segment, as many as its data hold (at most ``size``)."""
-    out = bytearray()
-    i, n = 0, len(seg)
-    while i < n and len(out) < size:
-        h = seg[i]
-        i += 1
-        if h < 128:
-            run = seg[i:i + h + 1]
-            if len(run) < h + 1:
-                break  # the cut falls inside this literal run: drop it
-            out += run
-            i += h + 1
-        elif h > 128 and i < n:
-            out += seg[i:i + 1] * (257 - h)
-            i += 1
-    return bytes(out[:size])
 
 
 def _flat_bottom(img: DicomImage, dest: np.ndarray, data: bytes) -> int | None:
