@@ -541,6 +541,18 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     return "\n".join(lines)
 
 
+def ratio_table(timings: Sequence[Any], base_name: str, ratio_header: str) -> str:
+    """Contender, median, median / ``base_name``'s median and check, as a table."""
+    base = next((t.median for t in timings if t.name == base_name), None)
+    rows = []
+    for t in timings:
+        ratio = t.median / base if (t.ok and base) else None
+        rows.append([t.name, fmt_time(t.median),
+                     f"{ratio:.2f}x" if ratio else (t.error or "-"),
+                     t.check if t.ok else ""])
+    return table(["contender", "median", ratio_header, "check"], rows)
+
+
 def verdict(value: float | None, target: float, higher_is_better: bool = True) -> str:
     if value is None:
         return "n/a"

@@ -170,15 +170,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\n### {n} mosaics of {SHAPE}: {size / 2**20:.0f} MiB on disk", flush=True)
     work = C.DATA / "mr" / "out"
     timings = C.measure_all(contenders(folder, n, work), cfg["repeats"])
-    base = next((t.median for t in timings if t.name == "dcm2niix -z n"), None)
-    rows = []
-    for t in timings:
-        ratio = t.median / base if (t.ok and base) else None
-        rows.append([t.name, C.fmt_time(t.median),
-                     f"{ratio:.2f}x" if ratio else (t.error or "-"),
-                     t.check if t.ok else ""])
     print()
-    print(C.table(["contender", "median", "time / dcm2niix", "check"], rows))
+    print(C.ratio_table(timings, "dcm2niix -z n", "time / dcm2niix"))
     C.finish("mr", args.json, cfg, machine, load, results={
         t.name: {"median": t.median, "times": t.times, "error": t.error,
                  "check": t.check, "others": t.others} for t in timings})

@@ -196,15 +196,8 @@ def series(server: Any, tool: Any, cfg: dict[str, Any]) -> dict[str, Any]:
 
 
 def _report(timings: list[C.Timing], base_name: str) -> dict[str, Any]:
-    base = next(t for t in timings if t.name == base_name).median
-    rows = []
-    for t in timings:
-        ratio = t.median / base if (t.ok and base) else None
-        rows.append([t.name, C.fmt_time(t.median),
-                     f"{ratio:.2f}x" if ratio else (t.error or "-"),
-                     t.check if t.ok else ""])
     print()
-    print(C.table(["contender", "median", f"vs {base_name}", "check"], rows))
+    print(C.ratio_table(timings, base_name, f"vs {base_name}"))
     return {t.name: {"median": t.median, "times": t.times, "error": t.error,
                      "check": t.check} for t in timings}
 
