@@ -8,12 +8,13 @@ A bad file never stops the others.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import shutil
 import sys
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -74,6 +75,22 @@ def _clear_stage(dest: str) -> None:
         os.unlink(stage)
 
 
+@contextlib.contextmanager
+def _staged(dest: str) -> Iterator[str]:
+    """A path in a fresh staging folder beside ``dest``, moved onto ``dest``
+    when the block succeeds; the folder is removed either way."""
+    os.makedirs(os.path.dirname(dest), exist_ok=True)
+    _clear_stage(dest)
+    stage = _stage_path(dest)
+    os.mkdir(stage)
+    try:
+        staged = os.path.join(stage, os.path.basename(dest))
+        yield staged
+        os.replace(staged, dest)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+
+
 def _decompress_atomic(source: str, dest: str, options: Decode) -> None:
     from ..encode.decompress import decompress
 
@@ -82,20 +99,12 @@ def _decompress_atomic(source: str, dest: str, options: Decode) -> None:
                                                                             dest):
         raise DicomioError("decompress will not overwrite its source; choose "
                            "another output path", path=source)
-    os.makedirs(os.path.dirname(dest), exist_ok=True)
-    _clear_stage(dest)
-    stage = _stage_path(dest)
-    os.mkdir(stage)
-    try:
-        staged = os.path.join(stage, os.path.basename(dest))
-        # decompress writes atomically inside the stage folder; the rename
-        # below publishes the finished file under its final name.
+    with _staged(dest) as staged:
+        # decompress writes atomically inside the stage folder; leaving the
+        # block publishes the finished file under its final name.
         decompress(source, staged, color=options.color,
                    backend=options.backend,  # type: ignore[arg-type]
                    threads=options.threads)
-        os.replace(staged, dest)
-    finally:
-        shutil.rmtree(stage, ignore_errors=True)
 
 
 def output_complete(source: str | os.PathLike[str],
@@ -386,13 +395,7 @@ def _transcode_task(source: str, dest: str, *, transfer_syntax: str, retries: in
                               "note": None}
 
     def work() -> str | None:
-        target = os.path.abspath(dest)
-        os.makedirs(os.path.dirname(target), exist_ok=True)
-        _clear_stage(target)
-        stage = _stage_path(target)
-        os.mkdir(stage)
-        try:
-            staged = os.path.join(stage, os.path.basename(target))
+        with _staged(os.path.abspath(dest)) as staged:
             try:
                 transcode(source, staged, transfer_syntax, **options)
                 note = None
@@ -401,10 +404,7 @@ def _transcode_task(source: str, dest: str, *, transfer_syntax: str, retries: in
                 note = copy_if_no_pixels(source, staged)
                 if note is None:
                     raise
-            os.replace(staged, target)
-            return note
-        finally:
-            shutil.rmtree(stage, ignore_errors=True)
+        return note
 
     try:
         note = _attempt(work, retries)
