@@ -28,7 +28,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..backends.native import unpackbits_segment
 from ..errors import DecodeError, TruncatedError
 from .state import DicomioWarning, FrameInfo
 
@@ -164,6 +163,8 @@ def _rle_padded(img: DicomImage, data: bytes) -> tuple[bytes, int]:
     """A cut RLE frame made whole: each segment decoded as far as it goes,
     padded with 0 and written back as literal runs; and the rows complete in
     every segment (PS3.5 Annex G: one segment per byte plane and sample)."""
+    from ..backends.native import unpackbits_segment  # only a recovery needs it
+
     spec = img.spec
     size, cols = spec.rows * spec.columns, spec.columns
     nseg = int.from_bytes(data[:4], "little") if len(data) >= 64 else 0
