@@ -178,16 +178,42 @@ def test_another_library_still_decodes_what_one_refused(calls):
 
     data = _with_frame("JPEGLSLossless", zeroed, GREY8[:1])
     img = DicomImage(data)
-    with pytest.warns(DicomioWarning, match=r"frame 0: CharLS refused this frame's "
+    with pytest.warns(DicomioWarning, match=r"frame 0: CharLS refused the "
                       r"stream as corrupt; pylibjpeg, on .*libjpeg.*, decoded it, but "
                       r"the stream may be damaged and the pixels wrong"):
         assert img.read().shape == GREY8[0].shape
     assert img.decoder == "pylibjpeg"
+    assert "CharLS refused" in img.frame_info(0).doubt
     tried = dict(img.frame_info(0).tried)
     assert not tried["imagecodecs"].startswith("not run")
     assert tried["pyjpegls"] == "not run: CharLS already failed on this frame"
     assert calls["imagecodecs"] == 1 and calls["pyjpegls"] == 0
     assert calls["pylibjpeg"] == 1
+
+
+def test_a_read_sums_up_the_frames_in_doubt_in_one_warning():
+    # Every frame of a 3-frame JPEG-LS file zeroed: one warning for the read,
+    # naming the frames, not one per frame.
+    enc = Encapsulated.parse(make(GREY8[:3], "JPEGLSLossless"))
+    for k, f in enumerate(enc.fragments):
+        f = f.rstrip(b"\x00")
+        a, n = len(f) // 3, len(f) // 4
+        f = f[:a] + bytes(n) + f[a + n :]
+        enc.fragments[k] = f + b"\x00" * (len(f) % 2)
+    enc.bot = b""
+    img = DicomImage(enc.build(), threads=2)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert img.read().shape == GREY8[:3].shape
+    doubts = [str(w.message) for w in caught if "refused the stream" in str(w.message)]
+    assert len(doubts) == 1, doubts
+    assert re.search(r": frames 0, 1, 2 \(3 of 3 read\): CharLS refused the stream",
+                     doubts[0])
+    assert all(img.frame_info(i).doubt for i in range(3))
+    assert img.failed_frames == {}
+    # Reading one frame again warns about that frame alone.
+    with pytest.warns(DicomioWarning, match=r": frame 1: CharLS refused"):
+        img.read(1)
 
 
 def test_jpeg_libjpeg_turbo_failure_skips_pillow_not_the_others(calls):

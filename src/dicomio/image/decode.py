@@ -164,13 +164,10 @@ class FrameDecoding(FrameLayout):
                               threaded_failure))
             report = photometric.make_report(spec.photometric, cs_label, output,
                                              notes, mislabelled)
-            fi = FrameInfo(i, be.name, report, tried)
+            # A stream another library refused: the read warns (once).
+            fi = FrameInfo(i, be.name, report, tried, doubt=failures.rescued(be))
             with self._lock:
                 self._infos[i] = fi
-            rescued = failures.rescued(be)
-            if rescued:
-                warnings.warn(f"{self._where()}: frame {i}: {rescued}", DicomioWarning,
-                              stacklevel=2)
             return fi
         raise self._err(DecodeError, _all_failed(spec), frame=i, tried=tried)
 

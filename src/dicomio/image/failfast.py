@@ -84,7 +84,7 @@ class LibraryFailures:
         if not self.failed:
             return None
         by = " and ".join(self.libraries(be)) or be.name
-        return (f"{' and '.join(self.failed)} refused this frame's stream as corrupt; "
+        return (f"{' and '.join(self.failed)} refused the stream as corrupt; "
                 f"{be.name}, on {by}, decoded it, but the stream may be damaged and the "
                 "pixels wrong (frame_info(i).tried has each reason)")
 

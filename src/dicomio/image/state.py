@@ -59,6 +59,10 @@ class FrameInfo:
     missing_bytes : int or None
         For a truncated frame, how many of its bytes the file lacks (None:
         unknown, e.g. an encapsulated frame missing whole).
+    doubt : str or None
+        Why the pixels may be wrong although a backend decoded them: another
+        codec library refused the same stream as corrupt. Each read sums such
+        frames up in one :class:`DicomioWarning`.
     """
 
     index: int
@@ -69,6 +73,7 @@ class FrameInfo:
     action: str | None = None
     missing_rows: tuple[int, int] | None = None
     missing_bytes: int | None = None
+    doubt: str | None = None
 
 
 def check_color(color: str) -> None:

@@ -219,10 +219,12 @@ def _flat_bottom(img: DicomImage, dest: np.ndarray, data: bytes) -> int | None:
 
 def finish(img: DicomImage, idx: Sequence[int], result: np.ndarray,
            on_error: str) -> np.ndarray:
-    """Warn once about the frames of this read that failed; drop skipped ones."""
+    """Warn once about the frames of this read that failed or are in doubt;
+    drop skipped ones."""
+    infos = img._infos
+    warn_doubts(img, idx)
     if on_error == "raise":
         return result
-    infos = img._infos
     failed = [(k, i, infos[i]) for k, i in enumerate(idx)
               if i in infos and infos[i].action]
     if not failed:
@@ -234,6 +236,24 @@ def finish(img: DicomImage, idx: Sequence[int], result: np.ndarray,
         keep = [k for k in range(len(idx)) if k not in gone]
         return result[keep]
     return result
+
+
+def warn_doubts(img: DicomImage, idx: Sequence[int]) -> None:
+    """One DicomioWarning per reason for the frames of a read whose pixels a
+    backend returned after another library refused the stream
+    (:attr:`FrameInfo.doubt`)."""
+    infos = img._infos
+    by_reason: dict[str, list[int]] = {}
+    for i in dict.fromkeys(idx):
+        fi = infos.get(i)
+        if fi is not None and fi.doubt and not fi.action:
+            by_reason.setdefault(fi.doubt, []).append(i)
+    for reason, frames in by_reason.items():
+        named = ", ".join(map(str, frames[:_LISTED])) + (", ..." if len(frames) > _LISTED
+                                                          else "")
+        which = (f"frame {named}" if len(frames) == 1 else
+                 f"frames {named} ({len(frames)} of {len(idx)} read)")
+        warnings.warn(f"{img._where()}: {which}: {reason}", DicomioWarning, stacklevel=4)
 
 
 def warn_failed(where: str, n: int, failed: Sequence[tuple[int, FrameInfo]], *,
