@@ -182,6 +182,26 @@ def test_multiframe_one_fragment_per_frame_with_bot(tmp_path):
     assert "ExtendedOffsetTable" not in ds
 
 
+@pytest.mark.parametrize("ts", ["JPEG2000Lossless", "JPEG2000", "HTJ2KLossless",
+                                "JPEGLSLossless"])
+def test_frames_coded_in_threads_give_the_same_file(tmp_path, ts):
+    # Frames are encoded in parallel threads (threads=None) and a lone frame
+    # with OpenJPEG's own threads: the Pixel Data is byte for byte what one
+    # thread writes.
+    one, many = tmp_path / "one.dcm", tmp_path / "many.dcm"
+    dicomio.transcode(corpus_file(MR12), one, ts, threads=1)
+    dicomio.transcode(corpus_file(MR12), many, ts, threads=2)
+    assert pydicom.dcmread(one).PixelData == pydicom.dcmread(many).PixelData
+    # A lone frame: OpenJPEG's own threads, same codestream.
+    from dicomio.encode.codecs import _encode_all
+    from dicomio.encode.plan import _lookup, _plan
+
+    frames = _source(MR12)[:1]
+    plan = _plan(_lookup(ts), frames[0].shape, frames.dtype, bits_stored=12,
+                 photometric=None, level=None)
+    assert _encode_all(plan, frames, 2) == _encode_all(plan, frames, 1)
+
+
 def test_extended_offset_table_when_offsets_exceed_32_bits(monkeypatch, tmp_path):
     from dicomio.encode import transcode as module
 
@@ -219,12 +239,12 @@ def test_refuses_to_overwrite_source(tmp_path):
 def test_lossless_check_refuses_a_wrong_codestream(monkeypatch, tmp_path):
     from dicomio.encode import transcode as module
 
-    real = module._encode
+    real = module._encode_all
 
-    def corrupt(plan, frame):
-        return real(plan, frame.copy() + 1)
+    def corrupt(plan, stack, threads=None):
+        return real(plan, stack.copy() + 1, threads)
 
-    monkeypatch.setattr(module, "_encode", corrupt)
+    monkeypatch.setattr(module, "_encode_all", corrupt)
     out = tmp_path / "x.dcm"
     with pytest.raises(EncodeError, match="does not decode to the source"):
         dicomio.transcode(corpus_file(MR12), out, "RLELossless")

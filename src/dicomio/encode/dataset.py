@@ -20,7 +20,7 @@ from pydicom.encaps import encapsulate, encapsulate_extended
 from pydicom.uid import UID, generate_uid
 
 from ..tsyntax import TransferSyntax
-from .codecs import _encode, _native_bytes
+from .codecs import _encode_all, _native_bytes
 from .plan import _MONO, ENCODER_OPTIONS, _check_range, _fail, _lookup, _Plan, _plan
 
 __all__ = ["make_dataset", "uid_from"]
@@ -316,7 +316,7 @@ def _pixel_data(
             pixel_data += b"\x00"
         vr = "OB" if plan.bits_allocated <= 8 else "OW"
         return _Pixels(pixel_data, vr, len(pixel_data))
-    encoded = [_encode(plan, f) for f in stack]
+    encoded = _encode_all(plan, stack)
     encoded_size = sum(len(e) for e in encoded)
     encoded = [e + b"\x00" if len(e) % 2 else e for e in encoded]
     fragments_per_frame = int(fragments_per_frame)

@@ -23,7 +23,7 @@ from ..errors import DicomioError
 from ..image import DicomImage
 from ..tsyntax import TransferSyntax
 from .atomic import atomic_write
-from .codecs import _encode, _native_bytes
+from .codecs import _encode_all, _native_bytes
 from .dataset import _METHODS, IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME
 from .files import dataset_bytes
 from .plan import (
@@ -181,7 +181,7 @@ def _transcoded(src: Any, ts: TransferSyntax, level: Any, lossless: bool | None,
         ds = copy.deepcopy(_without_pixels(img.dataset))
         source_ts = img.transfer_syntax
         keyword = getattr(getattr(img, "_loc", None), "keyword", "PixelData")
-    value, vr, encoded_size, eot = _pixels(plan, stack)
+    value, vr, encoded_size, eot = _pixels(plan, stack, threads)
     _describe_pixels(ds, plan, stack.shape[0])
     if source_ts.lossy and source_ts.family in _METHODS and \
             ds.get("LossyImageCompression", "") != "01":
@@ -234,7 +234,7 @@ def _without_pixels(ds: Dataset) -> Dataset:
     return out
 
 
-def _pixels(plan: _Plan, stack: np.ndarray
+def _pixels(plan: _Plan, stack: np.ndarray, threads: int | None = None
             ) -> tuple[bytes, str, int, tuple[bytes, bytes] | None]:
     """Pixel Data value, VR, encoded size and the Extended Offset Table if needed."""
     ts = plan.ts
@@ -249,7 +249,7 @@ def _pixels(plan: _Plan, stack: np.ndarray
         if size % 2:
             data += b"\x00"
         return data, "OB" if plan.bits_allocated <= 8 else "OW", size, None
-    frames = [_encode(plan, f) for f in stack]
+    frames = _encode_all(plan, stack, threads)
     size = sum(len(f) for f in frames)
     frames = [f + b"\x00" if len(f) % 2 else f for f in frames]
     # Each fragment adds an 8-byte item header; the last offset must fit.
