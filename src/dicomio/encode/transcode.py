@@ -98,7 +98,9 @@ def transcode(
     verify : bool
         Decode a lossless output back and compare (default True).
     backend, threads
-        As for :class:`dicomio.DicomImage` (decoding the source).
+        As for :class:`dicomio.DicomImage` (decoding the source); ``threads``
+        also bounds the threads that encode the frames (default: one per
+        core; a lone JPEG 2000 frame uses OpenJPEG's own threads).
     jobs : int, optional
         For a folder: files transcoded at once (default: one per core).
 
