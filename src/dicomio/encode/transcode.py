@@ -106,15 +106,12 @@ def transcode(
     jobs : int, optional
         For a folder: files transcoded at once (default: one per core).
     on_error : {"raise", "recover", "fill"}
-        A frame that fails to decode (a truncated file, a corrupt frame):
-        raise and write nothing (default), or write the file from the
-        tolerant decode, the frame set to 0 (``"fill"``) or keeping what a
-        truncated frame holds (``"recover"``), as a repaired copy with a new
-        SOP Instance UID, a Derivation Description naming the frames and a
-        Source Image Sequence item referencing the source, and one
-        :class:`~dicomio.DicomioWarning` for the file
-        (:mod:`dicomio.encode.repair`). ``"skip"`` is refused
-        (``ValueError``): every frame the header describes is written.
+        A frame that fails to decode: raise and write nothing (default), or
+        write it as 0 (``"fill"``) or keep what a truncated frame holds
+        (``"recover"``), in a copy marked as repaired (new SOP Instance UID,
+        Derivation Description, Source Image Sequence), with one
+        :class:`~dicomio.DicomioWarning` (:mod:`dicomio.encode.repair`).
+        ``"skip"`` is refused (``ValueError``): every frame is written.
 
     Returns
     -------
