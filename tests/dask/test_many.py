@@ -108,7 +108,7 @@ def test_decompress_many_retries_unexpected_errors(
     # The module, not the dicomio.decompress function of the same name.
     dec = importlib.import_module("dicomio.encode.decompress")
 
-    real = dec.decompress
+    real = dec.decompress_file  # what each task calls
     failures = {"left": 0}
 
     def flaky(*args: Any, **kwargs: Any) -> Any:
@@ -117,7 +117,7 @@ def test_decompress_many_retries_unexpected_errors(
             raise OSError("transient network file system error")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(dec, "decompress", flaky)
+    monkeypatch.setattr(dec, "decompress_file", flaky)
     failures["left"] = 1
     ok = ddask.decompress_many([multiframe], [tmp_path / "a.dcm"], scheduler="sync")
     assert ok[0]["ok"] and failures["left"] == 0

@@ -47,6 +47,12 @@ def run_nifti(args: argparse.Namespace) -> int:
     from ..encode.nifti import write_nifti
     from ..series import scan
 
+    on_error = getattr(args, "on_error", "raise")
+    if on_error == "skip":
+        sys.stderr.write("dicomio: --on-error skip cannot write NIfTI: the volume "
+                         "keeps every slice (a missing one would shift the rest in "
+                         "the affine); use fill or recover\n")
+        return 2
     found = scan(args.input, four_d=True).series
     if not found:
         sys.stderr.write(f"dicomio: no image series in {args.input}\n")
@@ -64,7 +70,8 @@ def run_nifti(args: argparse.Namespace) -> int:
                          "series\n")
         return 2
     series = found[pick]
-    written = write_nifti(series, args.output, rescale=True)
+    with Reporter(quiet=args.quiet).warnings_of(args.input):
+        written = write_nifti(series, args.output, rescale=True, on_error=on_error)
     shape = "x".join(str(d) for d in series.shape)
     sys.stdout.write(f"wrote {args.output} ({shape}) and "
                      f"{', '.join(p.name for p in written[1:]) or 'no sidecar'}\n")

@@ -25,9 +25,9 @@ def run(args: argparse.Namespace) -> int:
     check_input(src)
     reporter = Reporter(quiet=args.quiet)
     jobs = file_jobs(src, dst)
-    if getattr(args, "dask_scheduler", None):
-        return _on_dask(jobs, args.dask_scheduler)
     on_error = getattr(args, "on_error", "raise")
+    if getattr(args, "dask_scheduler", None):
+        return _on_dask(jobs, args.dask_scheduler, reporter, on_error)
     if not src.is_dir():
         return _one_file(*jobs[0], reporter, on_error)
     return _folder(jobs, dst, args.jobs, reporter, on_error)
@@ -45,21 +45,32 @@ def _one_file(src: Path, dst: Path, reporter: Reporter, on_error: str = "raise")
     return 0
 
 
-def _on_dask(jobs: list[tuple[Path, Path]], scheduler: str) -> int:
+def _on_dask(jobs: list[tuple[Path, Path]], scheduler: str, reporter: Reporter,
+             on_error: str = "raise") -> int:
     from ..dask import decompress_many
 
-    report = decompress_many([str(a) for a, _ in jobs], [str(b) for _, b in jobs],
-                             scheduler=scheduler)
+    # decompress_many warns here, once per repaired file, naming it.
+    with reporter.warnings_of():
+        report = decompress_many([str(a) for a, _ in jobs],
+                                 [str(b) for _, b in jobs], scheduler=scheduler,
+                                 on_error=on_error)
     failed = [r for r in report if not r["ok"]]
     for r in failed:
         sys.stderr.write(f"FAILED {r['source']}: {r['error']}\n")
-    sys.stdout.write(f"{len(report) - len(failed)} written, {len(failed)} failed\n")
+    repaired = sum(bool(r.get("failed_frames")) for r in report)
+    sys.stdout.write(f"{len(report) - len(failed)} written{_repaired(repaired)}, "
+                     f"{len(failed)} failed\n")
     return 1 if failed else 0
+
+
+def _repaired(n: int) -> str:
+    """`` (2 repaired)`` after the written count, when files were repaired."""
+    return f" ({n} repaired: see the warnings)" if n else ""
 
 
 def _folder(jobs: list[tuple[Path, Path]], dst: Path, n_jobs: int,
             reporter: Reporter, on_error: str = "raise") -> int:
-    from ..encode.decompress import decompress
+    from ..encode.decompress import decompress_file
     from ..errors import InvalidDicomError
 
     threads = 1 if n_jobs > 1 else None
@@ -69,7 +80,10 @@ def _folder(jobs: list[tuple[Path, Path]], dst: Path, n_jobs: int,
         b.parent.mkdir(parents=True, exist_ok=True)
         try:
             with reporter.about(a):
-                decompress(a, b, threads=threads, on_error=on_error)
+                _, repair = decompress_file(a, b, threads=threads, on_error=on_error)
+                if repair is not None:
+                    repair.warn(str(b))
+                    return "repaired", str(b)
         except InvalidDicomError as exc:
             # DICOMDIRs, reports, presentation states: nothing to decompress.
             if not _has_pixel_data(a):
@@ -79,15 +93,16 @@ def _folder(jobs: list[tuple[Path, Path]], dst: Path, n_jobs: int,
             return "failed", f"{a}: {exc}"
         return "written", str(b)
 
-    written = skipped = failures = 0
+    written = skipped = failures = repaired = 0
     skipped_dirs: set[Path] = set()
     with reporter.progress(len(jobs), "decompressing") as bar, \
             reporter.warnings_of(), \
             ThreadPoolExecutor(max_workers=max(1, n_jobs)) as pool:
         for (_src, out), (status, text) in zip(jobs, pool.map(one, jobs)):
             bar.update(1)
-            if status == "written":
+            if status in ("written", "repaired"):
                 written += 1
+                repaired += status == "repaired"
             elif status == "skipped":
                 skipped += 1
                 skipped_dirs.add(out.parent)
@@ -97,8 +112,8 @@ def _folder(jobs: list[tuple[Path, Path]], dst: Path, n_jobs: int,
     # Only now that no worker can be about to write into them.
     for folder in sorted(skipped_dirs, key=lambda p: len(p.parts), reverse=True):
         _remove_empty_dirs(folder, dst)
-    sys.stdout.write(f"{written} written, {skipped} skipped (no pixel data), "
-                     f"{failures} failed\n")
+    sys.stdout.write(f"{written} written{_repaired(repaired)}, {skipped} skipped "
+                     f"(no pixel data), {failures} failed\n")
     return 1 if failures else 0
 
 

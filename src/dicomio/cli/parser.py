@@ -80,9 +80,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="run the files as tasks on a dask.distributed scheduler")
     c.add_argument("--on-error", choices=("raise", "recover", "fill"), default="raise",
                    help="a frame that fails (e.g. a truncated file): fail the file "
-                   "(raise, the default), write it as 0 (fill), or keep what a "
-                   "truncated frame holds and write the rest as 0 (recover); a "
-                   "warning names the frames")
+                   "and write nothing (raise, the default), write it as 0 (fill), "
+                   "or keep what a truncated frame holds and write the rest as 0 "
+                   "(recover); such a file is written as a repaired copy (new SOP "
+                   "Instance UID, Derivation Description) and a warning names the "
+                   "frames")
     c.set_defaults(func=_run("decompress"))
 
     from .transcode import add_parser as add_transcode

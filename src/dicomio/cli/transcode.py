@@ -43,6 +43,13 @@ def add_parser(sub: Any, common: argparse.ArgumentParser, func: Any) -> None:
                    help="files transcoded at once (default: all cores)")
     t.add_argument("--dask-scheduler", metavar="ADDRESS", default=None,
                    help="run the files as tasks on a dask.distributed scheduler")
+    t.add_argument("--on-error", choices=("raise", "recover", "fill"), default="raise",
+                   help="a frame that fails (e.g. a truncated file): fail the file "
+                   "and write nothing (raise, the default), write it as 0 (fill), "
+                   "or keep what a truncated frame holds and write the rest as 0 "
+                   "(recover); such a file is written as a repaired copy (new SOP "
+                   "Instance UID, Derivation Description) and a warning names the "
+                   "frames")
     t.set_defaults(func=func)
 
 
@@ -62,19 +69,21 @@ def run(args: argparse.Namespace) -> int:
     check_input(src)
     reporter = Reporter(quiet=args.quiet)
     jobs = file_jobs(src, dst)
+    on_error = getattr(args, "on_error", "raise")
     if args.dask_scheduler:
-        return _on_dask(jobs, args.dask_scheduler, ts, level, reporter)
+        return _on_dask(jobs, args.dask_scheduler, ts, level, reporter, on_error)
     if not src.is_dir():
-        return _one_file(*jobs[0], ts, level, reporter)
-    return _folder(jobs, ts, level, args.jobs, reporter)
+        return _one_file(*jobs[0], ts, level, reporter, on_error)
+    return _folder(jobs, ts, level, args.jobs, reporter, on_error)
 
 
-def _one_file(src: Path, dst: Path, ts: str, level: Any, reporter: Reporter) -> int:
+def _one_file(src: Path, dst: Path, ts: str, level: Any, reporter: Reporter,
+              on_error: str = "raise") -> int:
     from ..encode.transcode import transcode
 
     dst.parent.mkdir(parents=True, exist_ok=True)
     with reporter.warnings_of(src):
-        transcode(src, dst, ts, level=level)
+        transcode(src, dst, ts, level=level, on_error=on_error)
     sys.stdout.write(f"wrote {dst}\n")
     return 0
 
@@ -86,17 +95,22 @@ def _summary(reports: list[dict[str, Any]], reporter: Reporter) -> int:
             reporter.line(f"copied {r['source']}: {r['note']}")
     counts = {a: sum(r["action"] == a for r in reports)
               for a in ("transcoded", "copied", "failed")}
-    sys.stdout.write(f"{counts['transcoded']} written, {counts['copied']} copied "
-                     f"unchanged (no pixel data), {counts['failed']} failed\n")
+    repaired = sum(bool(r.get("failed_frames")) for r in reports)
+    also = f" ({repaired} repaired: see the warnings)" if repaired else ""
+    sys.stdout.write(f"{counts['transcoded']} written{also}, {counts['copied']} "
+                     f"copied unchanged (no pixel data), {counts['failed']} failed\n")
     return 1 if counts["failed"] else 0
 
 
 def _on_dask(jobs: list[tuple[Path, Path]], scheduler: str, ts: str, level: Any,
-             reporter: Reporter) -> int:
+             reporter: Reporter, on_error: str = "raise") -> int:
     from ..dask import transcode_many
 
-    report = transcode_many([str(a) for a, _ in jobs], [str(b) for _, b in jobs], ts,
-                            scheduler=scheduler, level=level)
+    # transcode_many warns here, once per repaired file, naming it.
+    with reporter.warnings_of():
+        report = transcode_many([str(a) for a, _ in jobs], [str(b) for _, b in jobs],
+                                ts, scheduler=scheduler, level=level,
+                                on_error=on_error)
     for r in report:
         if r["action"] == "failed":
             reporter.line(f"FAILED {r['source']}: {r['error']}")
@@ -104,14 +118,15 @@ def _on_dask(jobs: list[tuple[Path, Path]], scheduler: str, ts: str, level: Any,
 
 
 def _folder(jobs: list[tuple[Path, Path]], ts: str, level: Any, n_jobs: int,
-            reporter: Reporter) -> int:
+            reporter: Reporter, on_error: str = "raise") -> int:
     from ..encode.folder import finish_dicomdirs, transcode_member
 
     threads = 1 if n_jobs > 1 else None
 
     def one(job: tuple[Path, Path]) -> dict[str, Any]:
         with reporter.about(job[0]):
-            return transcode_member(job[0], job[1], ts, level=level, threads=threads)
+            return transcode_member(job[0], job[1], ts, level=level, threads=threads,
+                                    on_error=on_error)
 
     reports = []
     with reporter.progress(len(jobs), f"transcoding to {ts}") as bar, \

@@ -15,7 +15,7 @@ import shutil
 import sys
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -23,6 +23,9 @@ from .. import tsyntax
 from ..errors import DicomioError
 from ..image import DicomImage
 from ..series.lazy import Decode, decode_options
+
+if TYPE_CHECKING:
+    from ..encode.repair import Repair
 
 __all__ = ["decompress_many", "decode_many", "output_complete", "transcode_many"]
 
@@ -91,8 +94,9 @@ def _staged(dest: str) -> Iterator[str]:
         shutil.rmtree(stage, ignore_errors=True)
 
 
-def _decompress_atomic(source: str, dest: str, options: Decode) -> None:
-    from ..encode.decompress import decompress
+def _decompress_atomic(source: str, dest: str, options: Decode,
+                       on_error: str = "raise") -> Repair | None:
+    from ..encode.decompress import decompress_file
 
     dest = os.path.abspath(dest)
     if os.path.exists(dest) and os.path.exists(source) and os.path.samefile(source,
@@ -102,9 +106,10 @@ def _decompress_atomic(source: str, dest: str, options: Decode) -> None:
     with _staged(dest) as staged:
         # decompress writes atomically inside the stage folder; leaving the
         # block publishes the finished file under its final name.
-        decompress(source, staged, color=options.color,
-                   backend=options.backend,  # type: ignore[arg-type]
-                   threads=options.threads)
+        _, repair = decompress_file(source, staged, color=options.color,
+                                    backend=options.backend,  # type: ignore[arg-type]
+                                    threads=options.threads, on_error=on_error)
+    return repair
 
 
 def output_complete(source: str | os.PathLike[str],
@@ -115,7 +120,9 @@ def output_complete(source: str | os.PathLike[str],
     as new as ``source``, is Explicit VR Little Endian, has the same SOP
     Instance UID, Rows, Columns, Samples per Pixel and Number of Frames, and
     its Pixel Data element holds every byte its header promises.
-    :func:`decompress_many` skips such outputs.
+    :func:`decompress_many` skips such outputs. A repaired copy (written
+    with ``on_error``: a new SOP Instance UID, and the source's in its Source
+    Image Sequence) counts as finished too.
     """
     import pydicom
 
@@ -132,9 +139,14 @@ def output_complete(source: str | os.PathLike[str],
         meta = getattr(out, "file_meta", None)
         if meta is None or str(meta.get("TransferSyntaxUID", "")) != tsyntax.EXPLICIT_VR_LITTLE_ENDIAN:
             return False
-        for kw in ("SOPInstanceUID", "Rows", "Columns"):
+        for kw in ("Rows", "Columns"):
             if src.get(kw) is None or src.get(kw) != out.get(kw):
                 return False
+        uid = src.get("SOPInstanceUID")
+        if uid is None or (out.get("SOPInstanceUID") != uid and not any(
+                item.get("ReferencedSOPInstanceUID") == uid
+                for item in out.get("SourceImageSequence") or [])):
+            return False
         frames = int(src.get("NumberOfFrames", 1) or 1)
         samples = int(src.get("SamplesPerPixel", 1) or 1)
         if (int(out.get("NumberOfFrames", 1) or 1) != frames
@@ -154,32 +166,59 @@ def output_complete(source: str | os.PathLike[str],
         return False
 
 
+def _repaired(report: dict[str, Any], repair: Repair | None) -> None:
+    """Put the frames ``repair`` wrote repaired into ``report``."""
+    if repair is not None:
+        report.update(failed_frames=repair.report(), note=repair.note(report["dest"]))
+
+
+def _warn_repaired(reports: list[dict[str, Any]]) -> None:
+    """One DicomioWarning per repaired file, in the calling process (the
+    tasks may have run on other machines)."""
+    from ..encode.repair import warn_note
+
+    for r in reports:
+        if r.get("failed_frames") and r.get("note"):
+            warn_note(r["source"], r["note"], stacklevel=4)
+
+
 def _decompress_task(source: str, dest: str, *, overwrite: bool, retries: int,
-                     options: Decode) -> dict[str, Any]:
+                     options: Decode, on_error: str = "raise") -> dict[str, Any]:
     """One file: skip a finished output, else decompress atomically; never raises."""
     report: dict[str, Any] = {"source": source, "dest": dest, "ok": False,
-                              "error": None, "skipped": False}
+                              "error": None, "skipped": False, "note": None,
+                              "failed_frames": {}}
     try:
         if not overwrite and output_complete(source, dest):
             _clear_stage(dest)
             report.update(ok=True, skipped=True)
             return report
-        _attempt(lambda: _decompress_atomic(source, dest, options), retries)
+        _repaired(report, _attempt(
+            lambda: _decompress_atomic(source, dest, options, on_error), retries))
         report["ok"] = True
     except Exception as exc:  # reported per file, never raised
         report["error"] = _describe(exc)
     return report
 
 
-def _decode_task(source: str, *, retries: int, options: Decode) -> dict[str, Any]:
+def _decode_task(source: str, *, retries: int, options: Decode,
+                 on_error: str = "raise") -> dict[str, Any]:
     """One file decoded whole; never raises."""
+    from ..image.tolerance import failed_dict, failed_summary
+
     report: dict[str, Any] = {"source": source, "ok": False, "error": None,
-                              "array": None}
+                              "array": None, "note": None, "failed_frames": {}}
 
     def work() -> np.ndarray:
         with DicomImage(source, backend=options.backend, color=options.color,
                         threads=options.threads) as img:
-            return img.read(rescale=options.rescale)
+            img._quiet_failures = True  # warned in the caller, from the report
+            arr = img.read(rescale=options.rescale, on_error=on_error)
+            failed = img.failed_frames
+            if failed:
+                report.update(failed_frames=failed_dict(failed), note=failed_summary(
+                    img.n_frames, sorted(failed.items())))
+            return arr
 
     try:
         report["array"] = _attempt(work, retries)
@@ -269,6 +308,7 @@ def decompress_many(
     color: str = "rgb",
     backend: str | Sequence[str] | None = None,
     threads: int | None = 1,
+    on_error: str = "raise",
 ) -> list[dict[str, Any]]:
     """Write uncompressed copies of many files, one dask task per file.
 
@@ -302,14 +342,23 @@ def decompress_many(
         Rewrite outputs even when they are complete.
     color, backend, threads
         As for :func:`dicomio.decompress`. ``threads`` is per task.
+    on_error : {"raise", "recover", "fill"}
+        As for :func:`dicomio.decompress`: by default a file with a frame
+        that fails is reported as failed and not written; ``"fill"`` and
+        ``"recover"`` write it as a repaired copy, listed in its report, with
+        one :class:`~dicomio.DicomioWarning` per such file raised here, in
+        the calling process. ``"skip"`` is refused (``ValueError``).
 
     Returns
     -------
     list of dict
         One per source, in order: ``{"source", "dest", "ok", "error",
-        "skipped"}``. ``error`` is None or the message (a DicomioError names
-        the file, frame, Transfer Syntax and backends tried); ``skipped`` is
-        True when a complete output was kept.
+        "skipped", "note", "failed_frames"}``. ``error`` is None or the
+        message (a DicomioError names the file, frame, Transfer Syntax and
+        backends tried); ``skipped`` is True when a complete output was kept;
+        ``failed_frames`` lists the frames written repaired (``{"3":
+        {"action", "error", "missing_rows", "missing_bytes"}}``, empty when
+        none) and ``note`` sums them up (else None).
 
     Raises
     ------
@@ -328,15 +377,21 @@ def decompress_many(
         seen[key] = s
     if retries < 0:
         raise ValueError(f"retries must be >= 0, not {retries}")
+    from ..encode.repair import check_write_on_error
+
+    check_write_on_error(on_error, "decompress")
     options = decode_options(False, color, backend, threads)
 
     def lost(a: tuple[Any, ...], error: str) -> dict[str, Any]:
         return {"source": a[0], "dest": a[1], "ok": False, "error": error,
-                "skipped": False}
+                "skipped": False, "note": None, "failed_frames": {}}
 
-    return _run(_decompress_task, list(zip(srcs, dsts)),
-                {"overwrite": bool(overwrite), "retries": int(retries),
-                 "options": options}, scheduler, "decompress", lost)
+    reports = _run(_decompress_task, list(zip(srcs, dsts)),
+                   {"overwrite": bool(overwrite), "retries": int(retries),
+                    "options": options, "on_error": on_error}, scheduler,
+                   "decompress", lost)
+    _warn_repaired(reports)
+    return reports
 
 
 def decode_many(
@@ -348,6 +403,7 @@ def decode_many(
     color: str = "rgb",
     backend: str | Sequence[str] | None = None,
     threads: int | None = 1,
+    on_error: str = "raise",
 ) -> list[dict[str, Any]]:
     """Decode many files, one dask task per file, into in-memory arrays.
 
@@ -361,26 +417,36 @@ def decode_many(
         The files.
     scheduler, retries
         As for :func:`decompress_many`.
-    rescale, color, backend, threads
-        As for :func:`dicomio.imread`; ``threads`` is per task.
+    rescale, color, backend, threads, on_error
+        As for :func:`dicomio.imread`; ``threads`` is per task. The frames a
+        read with ``on_error`` went on without are in the report, with one
+        :class:`~dicomio.DicomioWarning` per such file raised here.
 
     Returns
     -------
     list of dict
-        One per source, in order: ``{"source", "ok", "error", "array"}``, with
-        ``array`` the result of ``dicomio.imread(source)`` or None.
+        One per source, in order: ``{"source", "ok", "error", "array",
+        "note", "failed_frames"}``, with ``array`` the result of
+        ``dicomio.imread(source, on_error=...)`` or None, ``failed_frames``
+        as in :func:`decompress_many` and ``note`` their summary.
     """
     srcs = [os.fspath(s) for s in sources]
     if retries < 0:
         raise ValueError(f"retries must be >= 0, not {retries}")
+    from ..image.tolerance import check_on_error
+
+    check_on_error(on_error)
     options = decode_options(rescale, color, backend, threads)
 
     def lost(a: tuple[Any, ...], error: str) -> dict[str, Any]:
-        return {"source": a[0], "ok": False, "error": error, "array": None}
+        return {"source": a[0], "ok": False, "error": error, "array": None,
+                "note": None, "failed_frames": {}}
 
-    return _run(_decode_task, [(s,) for s in srcs],
-                {"retries": int(retries), "options": options}, scheduler,
-                "decode", lost)
+    reports = _run(_decode_task, [(s,) for s in srcs],
+                   {"retries": int(retries), "options": options,
+                    "on_error": on_error}, scheduler, "decode", lost)
+    _warn_repaired(reports)
+    return reports
 
 
 def _transcode_task(source: str, dest: str, *, transfer_syntax: str, retries: int,
@@ -388,28 +454,30 @@ def _transcode_task(source: str, dest: str, *, transfer_syntax: str, retries: in
     """One file transcoded (atomically, inside a staging folder), or copied
     unchanged when it has no pixel data; never raises."""
     from ..encode.folder import copy_if_no_pixels
-    from ..encode.transcode import transcode
+    from ..encode.transcode import transcode_file
 
     report: dict[str, Any] = {"source": source, "dest": dest, "ok": False,
                               "error": None, "skipped": False, "action": "failed",
-                              "note": None}
+                              "note": None, "failed_frames": {}}
 
-    def work() -> str | None:
+    def work() -> tuple[str | None, Repair | None]:
         with _staged(os.path.abspath(dest)) as staged:
             try:
-                transcode(source, staged, transfer_syntax, **options)
+                _, repair = transcode_file(source, staged, transfer_syntax,
+                                           **options)
                 note = None
             except DicomioError:
                 # DICOMDIRs, reports, presentation states: copied unchanged.
-                note = copy_if_no_pixels(source, staged)
+                note, repair = copy_if_no_pixels(source, staged), None
                 if note is None:
                     raise
-        return note
+        return note, repair
 
     try:
-        note = _attempt(work, retries)
+        note, repair = _attempt(work, retries)
         report.update(ok=True, action="copied" if note else "transcoded",
                       skipped=bool(note), note=note)
+        _repaired(report, repair)
     except Exception as exc:  # reported per file, never raised
         report["error"] = _describe(exc)
     return report
@@ -424,6 +492,7 @@ def transcode_many(
     retries: int = 1,
     level: float | int | None = None,
     threads: int | None = 1,
+    on_error: str = "raise",
 ) -> list[dict[str, Any]]:
     """Transcode many files with :func:`dicomio.transcode`, one dask task per file.
 
@@ -436,29 +505,42 @@ def transcode_many(
     process) to name the Transfer Syntax and SOP Instance UID of the files
     written (:func:`dicomio.encode.folder.update_dicomdir`).
 
+    ``on_error`` is :func:`dicomio.transcode`'s: by default a file with a
+    frame that fails is reported as failed and not written; ``"fill"`` and
+    ``"recover"`` write it as a repaired copy, listed in its report
+    (``failed_frames``, ``note``), with one :class:`~dicomio.DicomioWarning`
+    per such file raised here, in the calling process.
+
     Returns
     -------
     list of dict
         One per source, in order: ``{"source", "dest", "ok", "error",
-        "skipped", "action", "note"}``. ``action`` is ``"transcoded"``,
-        ``"copied"`` (then ``skipped`` is True and ``note`` says why) or
-        ``"failed"``.
+        "skipped", "action", "note", "failed_frames"}``. ``action`` is
+        ``"transcoded"``, ``"copied"`` (then ``skipped`` is True and ``note``
+        says why) or ``"failed"``; ``failed_frames`` as in
+        :func:`decompress_many`.
     """
     srcs = [os.fspath(s) for s in sources]
     dsts = [os.fspath(d) for d in dests]
     if len(srcs) != len(dsts):
         raise ValueError(f"{len(srcs)} sources but {len(dsts)} destinations")
     tsyntax.lookup(transfer_syntax)  # an unknown syntax fails here, not per file
+    from ..encode.repair import check_write_on_error
+
+    check_write_on_error(on_error, "transcode")
 
     def lost(a: tuple[Any, ...], error: str) -> dict[str, Any]:
         return {"source": a[0], "dest": a[1], "ok": False, "error": error,
-                "skipped": False, "action": "failed", "note": None}
+                "skipped": False, "action": "failed", "note": None,
+                "failed_frames": {}}
 
     reports = _run(_transcode_task, list(zip(srcs, dsts)),
                    {"transfer_syntax": str(transfer_syntax), "retries": int(retries),
-                    "options": {"level": level, "threads": threads}},
+                    "options": {"level": level, "threads": threads,
+                                "on_error": on_error}},
                    scheduler, "transcode", lost)
     from ..encode.folder import finish_dicomdirs
 
     finish_dicomdirs(reports)
+    _warn_repaired(reports)
     return reports

@@ -13,8 +13,9 @@ from pydicom.uid import ExplicitVRLittleEndian
 from ..errors import DicomioError
 from ..image import DicomImage
 from .files import save_dataset
+from .repair import Repair, check_write_on_error, found, mark_repaired
 
-__all__ = ["decompress", "write_atomic"]
+__all__ = ["decompress", "decompress_file", "write_atomic"]
 
 _LOSSY_METHOD = {
     "jpeg": "ISO_10918_1",
@@ -47,10 +48,12 @@ def decompress(src: Any, dst: str | os.PathLike[str], *, color: str = "rgb",
     backend, threads
         As for :class:`dicomio.DicomImage`.
     on_error : {"raise", "recover", "fill"}
-        A frame that fails: raise (default), or write it as 0 (``"fill"``),
-        or keep what a truncated frame holds (``"recover"``), with a
-        :class:`~dicomio.DicomioWarning` naming the frames (see
-        :meth:`dicomio.DicomImage.read`). ``"skip"`` is refused: the copy
+        A frame that fails: raise and write nothing (default), or write it
+        as 0 (``"fill"``), or keep what a truncated frame holds
+        (``"recover"``). Such a copy is marked as repaired (new SOP Instance
+        UID, Derivation Description, Source Image Sequence; see
+        :mod:`dicomio.encode.repair`) and one :class:`~dicomio.DicomioWarning`
+        names the frames. ``"skip"`` is refused (``ValueError``): the copy
         keeps every frame its header describes.
 
     Returns
@@ -58,22 +61,35 @@ def decompress(src: Any, dst: str | os.PathLike[str], *, color: str = "rgb",
     pydicom.Dataset
         The dataset that was written (pixel data included).
     """
+    ds, repair = decompress_file(src, dst, color=color, backend=backend,
+                                 threads=threads, on_error=on_error)
+    if repair is not None:
+        repair.warn(os.fspath(dst))
+    return ds
+
+
+def decompress_file(src: Any, dst: str | os.PathLike[str], *, color: str = "rgb",
+                    backend: str | None = None, threads: int | None = None,
+                    on_error: str = "raise") -> tuple[Dataset, Repair | None]:
+    """:func:`decompress` without its warning: the dataset written and the
+    frames repaired (None when every frame decoded)."""
     dst = os.fspath(dst)
-    if on_error == "skip":
-        raise ValueError("decompress keeps every frame the header describes: "
-                         "use on_error='fill' or 'recover', not 'skip'")
+    check_write_on_error(on_error, "decompress")
     if isinstance(src, (str, os.PathLike)) and os.path.exists(dst):
         if os.path.samefile(os.fspath(src), dst):
             raise DicomioError("decompress will not overwrite its source; "
                                "choose another output path", path=os.fspath(src))
     with DicomImage(src, color=color, backend=backend, threads=threads) as img:
+        img._quiet_failures = True  # one warning per file, from decompress
         frames = img.read(..., on_error=on_error)
-        ds = _uncompressed_dataset(img, frames)
+        repair = found(img, on_error)
+        ds = _uncompressed_dataset(img, frames, repair)
     write_atomic(ds, dst)
-    return ds
+    return ds, repair
 
 
-def _uncompressed_dataset(img: DicomImage, frames: np.ndarray) -> Dataset:
+def _uncompressed_dataset(img: DicomImage, frames: np.ndarray,
+                          repair: Repair | None = None) -> Dataset:
     spec = img.spec
     ds = copy.deepcopy(img.dataset)
     for kw in ("PixelData", "FloatPixelData", "DoubleFloatPixelData",
@@ -82,6 +98,9 @@ def _uncompressed_dataset(img: DicomImage, frames: np.ndarray) -> Dataset:
             del ds[kw]
     meta = FileMetaDataset(ds.file_meta) if getattr(ds, "file_meta", None) else FileMetaDataset()
     meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    if repair is not None:
+        mark_repaired(ds, repair)
+        meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
     if "MediaStorageSOPClassUID" not in meta and "SOPClassUID" in ds:
         meta.MediaStorageSOPClassUID = ds.SOPClassUID
     if "MediaStorageSOPInstanceUID" not in meta and "SOPInstanceUID" in ds:

@@ -98,19 +98,27 @@ def transcode_member(src: str | os.PathLike[str], dst: str | os.PathLike[str],
     """Transcode one file of a folder run, or copy it if it has no pixels.
 
     Never raises. Returns ``{"source", "dest", "ok", "action", "error",
-    "note"}``: ``action`` is ``"transcoded"``, ``"copied"`` (a DICOM object
-    without pixel data, copied unchanged; ``note`` says which) or
-    ``"failed"`` (``error`` says why).
+    "note", "failed_frames"}``: ``action`` is ``"transcoded"``, ``"copied"``
+    (a DICOM object without pixel data, copied unchanged; ``note`` says
+    which) or ``"failed"`` (``error`` says why). With ``on_error="fill"`` or
+    ``"recover"`` in ``options``, a file whose frames failed is written as a
+    repaired copy: ``failed_frames`` lists them (``{"3": {"action", "error",
+    "missing_rows", "missing_bytes"}}``), ``note`` sums them up, and one
+    :class:`~dicomio.DicomioWarning` says so.
     """
-    from .transcode import transcode
+    from .transcode import transcode_file
 
     a, b = Path(src), Path(dst)
     report: dict[str, Any] = {"source": str(a), "dest": str(b), "ok": False,
-                              "action": "failed", "error": None, "note": None}
+                              "action": "failed", "error": None, "note": None,
+                              "failed_frames": {}}
     try:
         b.parent.mkdir(parents=True, exist_ok=True)
-        transcode(a, b, transfer_syntax, **options)
+        _, repair = transcode_file(a, b, transfer_syntax, **options)
         report.update(ok=True, action="transcoded")
+        if repair is not None:
+            report.update(note=repair.note(str(b)), failed_frames=repair.report())
+            repair.warn(str(b))
         return report
     except Exception as exc:  # reported per file, never raised
         error = str(exc) if isinstance(exc, DicomioError) else \
@@ -200,11 +208,14 @@ def transcode_folder(
     """Transcode every DICOM file under ``src`` into the same layout under ``dst``.
 
     See :func:`transcode_member` for the per-file report (one per file, in
-    :func:`folder_jobs` order) and the module documentation for what happens
+    :func:`folder_jobs` order, with the frames repaired under ``on_error``) and the module documentation for what happens
     to files without pixel data and to DICOMDIRs. ``jobs`` files run at once
     (default: one per core; each file then decodes on one thread); ``each`` is
     called with every report as it finishes.
     """
+    from .repair import check_write_on_error
+
+    check_write_on_error(options.get("on_error", "raise"), "transcode")
     pairs = folder_jobs(src, dst)
     n_jobs = max(1, jobs or os.cpu_count() or 1)
     if n_jobs > 1 and options.get("threads") is None:

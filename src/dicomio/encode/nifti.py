@@ -113,20 +113,37 @@ def sidecar(series: Any) -> dict[str, Any]:
     return out
 
 
-def _data(series: Any, rescale: bool) -> tuple[np.ndarray, tuple[float, float] | None]:
+def _data(series: Any, rescale: bool, on_error: str = "raise"
+          ) -> tuple[np.ndarray, tuple[float, float] | None]:
     """The array to store and the (slope, intercept) for the header, if any."""
     params = {p for p in series.rescale_params if p is not None}
     if not rescale or not params or params == {(1.0, 0.0)}:
-        return series.read(), None
+        return series.read(on_error=on_error), None
     if len(params) == 1:
-        return series.read(), next(iter(params))
-    return series.read(rescale=True).astype(np.float32, copy=False), None
+        return series.read(on_error=on_error), next(iter(params))
+    return series.read(rescale=True, on_error=on_error).astype(
+        np.float32, copy=False), None
 
 
-def nifti_image(series: Any, *, rescale: bool = True) -> Any:
-    """A ``nibabel.Nifti1Image`` of ``series`` (decodes every slice)."""
+def _check_on_error(on_error: str) -> str:
+    from ..image.tolerance import check_on_error
+
+    if check_on_error(on_error) == "skip":
+        raise ValueError("NIfTI export keeps every slice: use on_error='fill' or "
+                         "'recover', not 'skip' (a missing slice would shift every "
+                         "slice after it in the affine)")
+    return on_error
+
+
+def nifti_image(series: Any, *, rescale: bool = True, on_error: str = "raise") -> Any:
+    """A ``nibabel.Nifti1Image`` of ``series`` (decodes every slice).
+
+    ``on_error`` is :meth:`Series.read <dicomio.series.Series.read>`'s
+    (``"skip"`` refused); slices written repaired are in
+    ``series.failed_slices`` and counted in the header's ``descrip``.
+    """
     nib = _nibabel()
-    arr, scaling = _data(series, rescale)
+    arr, scaling = _data(series, rescale, _check_on_error(on_error))
     if arr.ndim not in (3, 4) or (series.layout is None and arr.ndim == 4):
         raise DicomioError(f"{series.label}: NIfTI export needs grey volumes, this "
                            f"series reads as {arr.shape}")
@@ -147,11 +164,15 @@ def nifti_image(series: Any, *, rescale: bool = True) -> Any:
         hdr.set_zooms(zooms)
     if scaling is not None:
         hdr.set_slope_inter(*scaling)
+    failed = getattr(series, "failed_slices", None)
+    if failed:
+        hdr["descrip"] = (f"dicomio on_error={on_error}: {len(failed)} of "
+                          f"{len(series.slices)} slices repaired")[:79]
     return img
 
 
 def write_nifti(series: Any, path: str | os.PathLike[str], *, rescale: bool = True,
-                json_sidecar: bool = True) -> list[Path]:
+                json_sidecar: bool = True, on_error: str = "raise") -> list[Path]:
     """Write ``series`` as NIfTI (``.nii`` or ``.nii.gz``) with its sidecar files.
 
     Parameters
@@ -166,6 +187,13 @@ def write_nifti(series: Any, path: str | os.PathLike[str], *, rescale: bool = Tr
         differing ones are applied to float32 voxels. False stores raw values.
     json_sidecar : bool
         Write ``NAME.json``.
+    on_error : {"raise", "recover", "fill"}
+        A slice that fails to decode: raise and write nothing (default), or
+        write it as 0 (``"fill"``) or keep what a truncated one holds
+        (``"recover"``), with the series' :class:`~dicomio.DicomioWarning`;
+        the sidecar then lists the slices under ``DicomioFailedSlices`` and
+        the header's ``descrip`` counts them. ``"skip"`` is refused
+        (``ValueError``): the affine assumes every slice.
 
     Returns
     -------
@@ -176,12 +204,17 @@ def write_nifti(series: Any, path: str | os.PathLike[str], *, rescale: bool = Tr
     path = Path(path)
     if not path.name.lower().endswith((".nii", ".nii.gz")):
         raise DicomioError(f"{path}: a NIfTI file name ends with .nii or .nii.gz")
-    img = nifti_image(series, rescale=rescale)
+    img = nifti_image(series, rescale=rescale, on_error=on_error)
     stem = nifti_stem(path)
     nib.save(img, str(path))
     written = [path]
     if json_sidecar:
         meta = sidecar(series)
+        if getattr(series, "failed_slices", None):
+            from ..image.tolerance import failed_dict
+
+            meta["DicomioOnError"] = on_error
+            meta["DicomioFailedSlices"] = failed_dict(series.failed_slices)
         stem.with_name(stem.name + ".json").write_text(json.dumps(meta, indent=2) + "\n")
         written.append(stem.with_name(stem.name + ".json"))
     dwi = series.diffusion

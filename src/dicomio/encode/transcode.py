@@ -37,8 +37,9 @@ from .plan import (
     _plan,
     default_photometric,
 )
+from .repair import Repair, check_write_on_error, found, mark_repaired
 
-__all__ = ["transcode"]
+__all__ = ["transcode", "transcode_file"]
 
 _PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData",
                    "ExtendedOffsetTable", "ExtendedOffsetTableLengths")
@@ -58,6 +59,7 @@ def transcode(
     backend: str | None = None,
     threads: int | None = None,
     jobs: int | None = None,
+    on_error: str = "raise",
     **encoder_options: Any,
 ) -> Dataset | list[dict[str, Any]]:
     """Write ``src`` re-encoded with ``transfer_syntax`` to ``dst``.
@@ -103,14 +105,24 @@ def transcode(
         core; a lone JPEG 2000 frame uses OpenJPEG's own threads).
     jobs : int, optional
         For a folder: files transcoded at once (default: one per core).
+    on_error : {"raise", "recover", "fill"}
+        A frame that fails to decode: raise and write nothing (default), or
+        write it as 0 (``"fill"``) or keep what a truncated frame holds
+        (``"recover"``), in a copy marked as repaired (new SOP Instance UID,
+        Derivation Description, Source Image Sequence), with one
+        :class:`~dicomio.DicomioWarning` (:mod:`dicomio.encode.repair`).
+        ``"skip"`` is refused (``ValueError``): every frame is written.
 
     Returns
     -------
     pydicom.Dataset or list of dict
         The dataset written (pixel data included). For a folder, one report
         per DICOM file: ``{"source", "dest", "ok", "action", "error",
-        "note"}`` with ``action`` ``"transcoded"``, ``"copied"`` or
-        ``"failed"``.
+        "note", "failed_frames"}`` with ``action`` ``"transcoded"``,
+        ``"copied"`` or ``"failed"``; ``failed_frames`` lists the repaired
+        frames (``{"3": {"action", "error", "missing_rows",
+        "missing_bytes"}}``, empty when every frame decoded) and ``note``
+        sums them up.
 
     Raises
     ------
@@ -121,20 +133,42 @@ def transcode(
         When the source cannot be decoded, or the lossless check fails.
     """
     ts = _lookup(transfer_syntax)
+    check_write_on_error(on_error, "transcode")
     dst = os.fspath(dst)
     if isinstance(src, (str, os.PathLike)) and os.path.isdir(src):
         from .folder import transcode_folder
 
         return transcode_folder(src, dst, ts.keyword, jobs=jobs, level=level,
                                 lossless=lossless, verify=verify, backend=backend,
-                                threads=threads, **encoder_options)
+                                threads=threads, on_error=on_error,
+                                **encoder_options)
+    ds, repair = transcode_file(src, dst, ts, level=level, lossless=lossless,
+                                verify=verify, backend=backend, threads=threads,
+                                on_error=on_error, **encoder_options)
+    if repair is not None:
+        repair.warn(dst)
+    return ds
+
+
+def transcode_file(src: Any, dst: str | os.PathLike[str],
+                   transfer_syntax: str | TransferSyntax, *, level: Any = None,
+                   lossless: bool | None = None, verify: bool = True,
+                   backend: str | None = None, threads: int | None = None,
+                   on_error: str = "raise", **encoder_options: Any
+                   ) -> tuple[Dataset, Repair | None]:
+    """:func:`transcode` of one file, without its warning: the dataset
+    written and the frames repaired (None when every frame decoded)."""
+    ts = _lookup(transfer_syntax)
+    check_write_on_error(on_error, "transcode")
+    dst = os.fspath(dst)
     name = os.fspath(src) if isinstance(src, (str, os.PathLike)) else None
     if name is not None and os.path.exists(dst) and os.path.samefile(name, dst):
         raise DicomioError("transcode will not overwrite its source; choose "
                            "another output path", path=name)
     try:
-        ds, stack, color, lossy = _transcoded(src, ts, level, lossless, backend, threads,
-                                       dict(encoder_options))
+        ds, stack, color, lossy, repair = _transcoded(
+            src, ts, level, lossless, backend, threads, dict(encoder_options),
+            on_error)
         data = dataset_bytes(ds)
         if verify:
             _verify(data, stack, color, ts, lossy)
@@ -144,13 +178,22 @@ def transcode(
             exc.args = (exc._format(),)  # the message names the file
         raise
     atomic_write(dst, lambda fh: fh.write(data), suffix=".tmp")
-    return ds
+    return ds, repair
+
+
+def _read_all(img: DicomImage, on_error: str) -> tuple[np.ndarray, Repair | None]:
+    """Every frame of ``img``, as ``on_error`` says; the repair it needed."""
+    img._quiet_failures = True  # one warning per file, from transcode
+    stack = img.read(..., on_error=on_error)
+    return stack, found(img, on_error)
 
 
 def _transcoded(src: Any, ts: TransferSyntax, level: Any, lossless: bool | None,
                 backend: str | None, threads: int | None,
-                options: dict[str, Any]) -> tuple[Dataset, np.ndarray, str, bool]:
-    """Decode ``src`` and build the dataset for ``ts``; also the frames and colour."""
+                options: dict[str, Any], on_error: str = "raise"
+                ) -> tuple[Dataset, np.ndarray, str, bool, Repair | None]:
+    """Decode ``src`` and build the dataset for ``ts``; also the frames, the
+    colour and the frames repaired."""
     if ts.keyword not in ENCODABLE:
         why = DECODE_ONLY.get(ts.keyword, "video is decoded, not written")
         raise _fail(ts, f"dicomio cannot encode this Transfer Syntax: {why}")
@@ -165,10 +208,10 @@ def _transcoded(src: Any, ts: TransferSyntax, level: Any, lossless: bool | None,
         if spec.samples_per_pixel == 3:
             photometric, color = _target_colour(ts, photometric, lossy)
         if color == "native":
-            stack = img.read(...)
+            stack, repair = _read_all(img, on_error)
         else:
             with DicomImage(src, color="rgb", backend=backend, threads=threads) as rgb:
-                stack = rgb.read(...)
+                stack, repair = _read_all(rgb, on_error)
         if photometric == "PALETTE COLOR" and lossy:
             raise _fail(ts, "PALETTE COLOR pixels are indices into a table; "
                             "lossy coding would change the colours")
@@ -190,6 +233,8 @@ def _transcoded(src: Any, ts: TransferSyntax, level: Any, lossless: bool | None,
         # A lossy history survives any later coding (PS3.3 C.7.6.1.1.5).
         ds.LossyImageCompression = "01"
         ds.LossyImageCompressionMethod = _METHODS[source_ts.family]
+    if repair is not None:
+        mark_repaired(ds, repair)
     if plan.lossy:
         _mark_lossy(ds, plan, stack.shape[0] * plan.frame_nbytes / max(encoded_size, 1))
     if eot is not None:
@@ -199,7 +244,7 @@ def _transcoded(src: Any, ts: TransferSyntax, level: Any, lossless: bool | None,
     if ts.encapsulated:
         ds[keyword].is_undefined_length = True
     ds.file_meta = _file_meta(ds, ts, getattr(ds, "file_meta", None))
-    return ds, stack, color, plan.lossy
+    return ds, stack, color, plan.lossy, repair
 
 
 def _note_bits(ts: TransferSyntax, old: int, new: int) -> None:

@@ -260,7 +260,14 @@ def warn_failed(where: str, n: int, failed: Sequence[tuple[int, FrameInfo]], *,
                 unit: str = "frame", attr: str = "failed_frames",
                 stacklevel: int = 4) -> None:
     """One DicomioWarning summing up the failed frames (slices) of a read."""
+    warnings.warn(f"{where}: {failed_summary(n, failed, unit=unit)}"
+                  f" (see {attr} for the reasons)", DicomioWarning,
+                  stacklevel=stacklevel)
 
+
+def failed_summary(n: int, failed: Sequence[tuple[int, FrameInfo]], *,
+                   unit: str = "frame") -> str:
+    """``"2 of 3 frames failed; 2 were filled with 0: 1, 2"``: the warning's words."""
     parts = []
     for action, say in (("skipped", "were left out"),
                         ("filled", "were filled with 0"),
@@ -274,9 +281,7 @@ def warn_failed(where: str, n: int, failed: Sequence[tuple[int, FrameInfo]], *,
         more = ", ..." if len(these) > _LISTED else ""
         parts.append(f"{len(these)} {say}: {', '.join(named)}{more}")
     verb = f"{unit} failed" if n == 1 else f"{unit}s failed"
-    warnings.warn(f"{where}: {len(failed)} of {n} {verb}; " + "; ".join(parts)
-                  + f" (see {attr} for the reasons)", DicomioWarning,
-                  stacklevel=stacklevel)
+    return f"{len(failed)} of {n} {verb}; " + "; ".join(parts)
 
 
 def describe(i: int, fi: FrameInfo) -> str:
