@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import scans
+from . import arith, scans
 from .dct import coefficients, quant_table, reconstruct
 from .entropy import Token, build_table, encode_tokens, segment
 
@@ -94,38 +94,48 @@ def _scan(tokens: list[Token], ss: int, se: int, ahal: int) -> bytes:
 
 
 def _frame_scans(img: DctImage, script: tuple[Scan, ...] | None,
-                 differential: bool) -> bytes:
+                 differential: bool, arithmetic: bool) -> bytes:
     """The scans of a DCT frame: one sequential scan, or ``script``."""
     coef = img.coef.reshape(-1, 64)
     if script is None:
+        if arithmetic:
+            return segment(SOS, bytes([1, 1, 0, 0, 63, 0])) + arith.sequential(
+                coef, differential)
         return _scan(scans.sequential(coef, differential), 0, 63, 0)
+    coder = arith if arithmetic else scans
     out = b""
     for s in script:
         if s.ss == 0:
-            tokens = (scans.dc_first(coef, s.al, differential) if s.ah == 0
-                      else scans.dc_refine(coef, s.al))
+            data = (coder.dc_first(coef, s.al, differential) if s.ah == 0
+                    else coder.dc_refine(coef, s.al))
         elif s.ah == 0:
-            tokens = scans.ac_first(coef, s.ss, s.se, s.al)
+            data = coder.ac_first(coef, s.ss, s.se, s.al)
         else:
-            tokens = scans.ac_refine(coef, s.ss, s.se, s.al)
-        out += _scan(tokens, s.ss, s.se, (s.ah << 4) | s.al)
+            data = coder.ac_refine(coef, s.ss, s.se, s.al)
+        ahal = (s.ah << 4) | s.al
+        if arithmetic:
+            out += segment(SOS, bytes([1, 1, 0, s.ss, s.se, ahal])) + data
+        else:
+            out += _scan(data, s.ss, s.se, ahal)
     return out
 
 
 def _dct_frame(img: DctImage, script: tuple[Scan, ...] | None,
-               differential: bool = False) -> bytes:
-    if differential:
-        sof = SOF6 if script else SOF5
-    else:
-        sof = SOF2 if script else SOF1
+               differential: bool = False, arithmetic: bool = False) -> bytes:
+    """DQT, the frame header and the scans. SOF1 / SOF2 (SOF5 / SOF6 when
+    differential); arithmetic coding adds 8 (SOF9, SOF10, SOF13, SOF14)."""
+    sof = (SOF2 if script else SOF1) + (4 if differential else 0)
+    sof += 8 if arithmetic else 0
     return (_dqt(img.q) + segment(sof, _frame_header(img.precision, img.shape))
-            + _frame_scans(img, script, differential))
+            + _frame_scans(img, script, differential, arithmetic))
 
 
-def dct_stream(img: DctImage, script: tuple[Scan, ...] | None = None) -> bytes:
+def dct_stream(img: DctImage, script: tuple[Scan, ...] | None = None,
+               arithmetic: bool = False) -> bytes:
     """A non-hierarchical stream: SOF1 sequential when ``script`` is None,
-    else SOF2 with the scans of ``script`` (:data:`SPECTRAL`, :data:`FULL`)."""
-    return SOI + _dct_frame(img, script) + EOI
+    else SOF2 with the scans of ``script`` (:data:`SPECTRAL`, :data:`FULL`);
+    SOF9 / SOF10 with ``arithmetic`` (no DAC segment: default conditioning)."""
+    return SOI + _dct_frame(img, script, arithmetic=arithmetic) + EOI
 
 
 def upsample(ref: np.ndarray, shape: tuple[int, int],
@@ -236,6 +246,7 @@ def hierarchical_lossless(image: np.ndarray, precision: int, predictor: int = 1,
 
 def hierarchical_dct(image: np.ndarray, precision: int, *,
                      script: tuple[Scan, ...] | None = None,
+                     arithmetic: bool = False,
                      scale_percent: int = 50, diff_scale_percent: int = 10
                      ) -> tuple[bytes, np.ndarray, np.ndarray]:
     """DHP, a half-size DCT frame (SOF1, or SOF2 with ``script``), EXP, a
@@ -251,6 +262,8 @@ def hierarchical_dct(image: np.ndarray, precision: int, *,
     up = upsample(low_rec, image.shape)
     diff = encode_dct(image - up, precision, diff_scale_percent, shift=0)
     final = up + reconstruct(diff.coef, diff.q, 0, image.shape, None)
-    stream = (SOI + _dhp(precision, image.shape) + _dct_frame(low, script)
-              + _EXP_2X2 + _dct_frame(diff, script, differential=True) + EOI)
+    stream = (SOI + _dhp(precision, image.shape)
+              + _dct_frame(low, script, arithmetic=arithmetic) + _EXP_2X2
+              + _dct_frame(diff, script, differential=True, arithmetic=arithmetic)
+              + EOI)
     return stream, up, final

@@ -34,14 +34,19 @@ from tests._jpegwriter.streams import _shrink
 from .test_retired12 import wrap
 
 LOSSLESS = "JPEGLosslessHierarchical28"
-DCT = {  # keyword -> scan script of both frames (None: sequential)
-    "JPEGExtendedHierarchical1618": None,
-    "JPEGSpectralSelectionHierarchical2022": SPECTRAL,
-    "JPEGFullProgressionHierarchical2426": FULL,
+DCT = {  # keyword -> (scan script of both frames (None: sequential), arithmetic)
+    "JPEGExtendedHierarchical1618": (None, False),
+    "JPEGExtendedHierarchical1719": (None, True),
+    "JPEGSpectralSelectionHierarchical2022": (SPECTRAL, False),
+    "JPEGSpectralSelectionHierarchical2123": (SPECTRAL, True),
+    "JPEGFullProgressionHierarchical2426": (FULL, False),
+    "JPEGFullProgressionHierarchical2527": (FULL, True),
 }
-NUMBER = {"JPEGExtendedHierarchical1618": 16,
+NUMBER = {"JPEGExtendedHierarchical1618": 16, "JPEGExtendedHierarchical1719": 17,
           "JPEGSpectralSelectionHierarchical2022": 20,
-          "JPEGFullProgressionHierarchical2426": 24}
+          "JPEGSpectralSelectionHierarchical2123": 21,
+          "JPEGFullProgressionHierarchical2426": 24,
+          "JPEGFullProgressionHierarchical2527": 25}
 SEPARATE = (((0, 1), (1, 0)), ((1, 0), (0, 1)), ((0, 1),),
             ((1, 0), (1, 0), (0, 1), (0, 1)))
 
@@ -122,13 +127,17 @@ def test_dct_differential_frame(keyword, bits):
     # Away from 0 and full scale, so no decoder clamps an intermediate frame.
     image = (_phantom.grey(45, 61, bits=bits).astype(np.int64) * 3 // 4
              + (1 << (bits - 3))).astype(np.uint8 if bits == 8 else np.uint16)
-    stream, first, final = hierarchical_dct(image, bits, script=DCT[keyword])
+    script, arithmetic = DCT[keyword]
+    stream, first, final = hierarchical_dct(image, bits, script=script,
+                                            arithmetic=arithmetic)
     info = cs.parse_jpeg(stream)
     assert (info.rows, info.columns, info.precision) == (45, 61, bits)
     proc = cs.jpeg_process(stream, info)
     assert proc.hierarchical and proc.number == NUMBER[keyword] + (bits > 8) * 2
     assert cs.process_mismatch(stream, info, lookup(keyword)) is None
-    assert stream.count(b"\xff\xc6" if DCT[keyword] else b"\xff\xc5") == 1
+    # One differential frame: SOF5 / SOF6, SOF13 / SOF14 when arithmetic.
+    sof = (0xC6 if script else 0xC5) + (8 if arithmetic else 0)
+    assert stream.count(bytes([0xFF, sof])) == 1
     data = wrap(stream, image, keyword, bits)
     for backend in _claimers(keyword):
         got = _read(data, backend).astype(int)
@@ -142,12 +151,12 @@ def test_dct_differential_frame(keyword, bits):
 @pytest.mark.parametrize("bits", [8, 12])
 def test_dct_progressive_differential_equals_sequential(bits):
     # The same coefficients in both frames, written sequential (SOF1 + SOF5)
-    # and progressive (SOF2 + SOF6): identical pixels.
+    # and progressive (SOF2 + SOF6), Huffman or arithmetic: identical pixels.
     image = (_phantom.grey(40, 56, bits=bits).astype(np.int64) * 3 // 4
              + (1 << (bits - 3))).astype(np.uint8 if bits == 8 else np.uint16)
-    reads = {kw: _read(wrap(hierarchical_dct(image, bits, script=s)[0], image, kw,
-                            bits), "pylibjpeg")
-             for kw, s in DCT.items()}
+    reads = {kw: _read(wrap(hierarchical_dct(image, bits, script=s, arithmetic=a)[0],
+                            image, kw, bits), "pylibjpeg")
+             for kw, (s, a) in DCT.items()}
     first, *rest = reads.values()
     for got in rest:
         np.testing.assert_array_equal(got, first)
