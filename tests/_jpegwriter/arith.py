@@ -253,3 +253,41 @@ def ac_refine(coef: np.ndarray, ss: int, se: int, al: int) -> bytes:
         if k < len(now):
             qm.encode(("ac", ss + k, "se"), 1)
     return qm.flush()
+
+
+def _classify(d: int) -> int:
+    """F.1.4.4.1.2 with L = 0, U = 1: 0 zero, 1 / 2 small + / -, 3 / 4
+    large + / - (large: magnitude above 2)."""
+    if d == 0:
+        return 0
+    return (1 if abs(d) <= 2 else 3) + int(d < 0)
+
+
+def lossless(diffs: np.ndarray) -> bytes:
+    """A lossless arithmetic scan (H.1.2.3) of 2-D differences.
+
+    Each difference (modulo 2**16, read as -32768..32767) is coded like a
+    DC difference, its first decisions conditioned on the differences
+    coded to the left (Da, 0 at the start of a line) and above (Db, 0 on
+    the first line): 25 context sets; the magnitude contexts form two sets,
+    picked by whether Db is large.
+    """
+    qm = QMCoder()
+    d = np.asarray(diffs, np.int64) & 0xFFFF
+    d = np.where(d >= 0x8000, d - 0x10000, d).tolist()
+    above = [0] * len(d[0])
+    for row in d:
+        left = 0
+        for x, v in enumerate(row):
+            cond = (_classify(left), _classify(above[x]))
+            if v == 0:
+                qm.encode(("ll", cond), 0)
+            else:
+                qm.encode(("ll", cond), 1)
+                qm.encode(("ll", cond, "ss"), int(v < 0))
+                big = "high" if abs(above[x]) > 2 else "low"
+                _magnitude(qm, ("ll", cond, "sn" if v < 0 else "sp"),
+                           lambda i, big=big: ("ll", big, "x", i),
+                           ("ll", big, "m"), abs(v))
+            left = above[x] = v
+    return qm.flush()

@@ -24,7 +24,8 @@ from .dct import coefficients, quant_table, reconstruct
 from .entropy import Token, build_table, encode_tokens, segment
 
 __all__ = ["Scan", "SPECTRAL", "FULL", "dct_stream", "DctImage", "encode_dct",
-           "upsample", "hierarchical_lossless", "hierarchical_dct"]
+           "upsample", "lossless_stream", "hierarchical_lossless",
+           "hierarchical_dct"]
 
 SOI, EOI = b"\xff\xd8", b"\xff\xd9"
 SOF1, SOF2, SOF3, SOF5, SOF6, SOF7 = 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7
@@ -192,16 +193,26 @@ def _predict(x: np.ndarray, predictor: int, precision: int) -> np.ndarray:
     return pred
 
 
-def _lossless_frame(x: np.ndarray, precision: int, predictor: int | None) -> bytes:
+def _lossless_frame(x: np.ndarray, precision: int, predictor: int | None,
+                    arithmetic: bool = False) -> bytes:
     """SOF3 (``predictor`` 1..7) or differential SOF7 (None: Ss 0, the
-    values are the differences themselves)."""
+    values are the differences themselves); SOF11 / SOF15 arithmetic."""
     x = np.asarray(x, np.int64)
     if predictor is None:
         sof, ss, diffs = SOF7, 0, x
     else:
         sof, ss, diffs = SOF3, predictor, x - _predict(x, predictor, precision)
+    if arithmetic:
+        return (segment(sof + 8, _frame_header(precision, x.shape))
+                + segment(SOS, bytes([1, 1, 0, ss, 0, 0])) + arith.lossless(diffs))
     return (segment(sof, _frame_header(precision, x.shape))
             + _scan(scans.lossless(diffs), ss, 0, 0))
+
+
+def lossless_stream(image: np.ndarray, precision: int, predictor: int = 1,
+                    arithmetic: bool = False) -> bytes:
+    """A non-hierarchical lossless stream: SOF3, or SOF11 (Process 15)."""
+    return SOI + _lossless_frame(image, precision, predictor, arithmetic) + EOI
 
 
 def _dhp(precision: int, shape: tuple[int, int]) -> bytes:
@@ -217,8 +228,8 @@ _EXP_2X2 = _exp((1, 1))
 
 
 def hierarchical_lossless(image: np.ndarray, precision: int, predictor: int = 1,
-                          expansions: tuple[tuple[int, int], ...] = ((1, 1),)
-                          ) -> bytes:
+                          expansions: tuple[tuple[int, int], ...] = ((1, 1),),
+                          arithmetic: bool = False) -> bytes:
     """Process 28: DHP, a reduced SOF3 frame, then per expansion EXP and a
     differential SOF7 frame (Ss 0: the values are the differences).
 
@@ -227,19 +238,20 @@ def hierarchical_lossless(image: np.ndarray, precision: int, predictor: int = 1,
     ``((0, 1), (1, 0))`` doubles the width, then the height, in two frames.
     Each differential frame codes ``level - upsample(previous level)``
     modulo 2**16, so a decoder following J.1.1.2 returns ``image`` exactly.
+    ``arithmetic``: SOF11 and SOF15 frames (Process 29).
     """
     image = np.asarray(image, np.int64)
     fy = 1 << sum(e[0] for e in expansions)
     fx = 1 << sum(e[1] for e in expansions)
     level = _shrink(image, fy, fx)
     out = (SOI + _dhp(precision, image.shape)
-           + _lossless_frame(level, precision, predictor))
+           + _lossless_frame(level, precision, predictor, arithmetic))
     for ey, ex in expansions:
         fy, fx = fy >> ey, fx >> ex
         target = _shrink(image, fy, fx)[: -(-image.shape[0] // fy),
                                         : -(-image.shape[1] // fx)]
         diff = (target - upsample(level, target.shape, (ey, ex))) & 0xFFFF
-        out += _exp((ey, ex)) + _lossless_frame(diff, precision, None)
+        out += _exp((ey, ex)) + _lossless_frame(diff, precision, None, arithmetic)
         level = target
     return out + EOI
 
