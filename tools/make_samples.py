@@ -101,12 +101,15 @@ def dataset(keyword: str) -> pydicom.Dataset:
             **_common(keyword, spec, index), **spec["dataset"])
     if spec.get("retired"):
         # Retired JPEG: baseline (lossless) JPEG re-coded by jpegtran and/or
-        # given a DHP segment (dicomio.encode.retired).
+        # given a DHP segment (dicomio.encode.retired), or a stream of the
+        # test suite's own T.81 writer (lossless arithmetic coding).
         from dicomio.encode.retired import make_retired_dataset
 
+        stream = _written(keyword, spec) if spec.get("writer") else None
         return make_retired_dataset(
             _phantom.source(keyword), keyword,
             multiframe=spec.get("frames") is not None,
+            recode=None if stream is None else (lambda _old: stream),
             **_common(keyword, spec, index), **spec["dataset"])
     return encode.make_dataset(
         _phantom.source(keyword),
@@ -115,6 +118,19 @@ def dataset(keyword: str) -> pydicom.Dataset:
         **_common(keyword, spec, index),
         **spec["dataset"],
     )
+
+
+def _written(keyword: str, spec: dict[str, Any]) -> bytes:
+    """The stream tests/_jpegwriter writes for a lossless arithmetic sample."""
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    from tests._jpegwriter.streams import hierarchical_lossless, lossless_stream
+
+    image, bits = _phantom.source(keyword), spec["bits"]
+    if lookup(keyword).keyword == "JPEGLosslessHierarchical29":
+        return hierarchical_lossless(image, bits, predictor=1,
+                                     expansions=((0, 1), (1, 0)), arithmetic=True)
+    return lossless_stream(image, bits, predictor=1, arithmetic=True)
 
 
 def _common(keyword: str, spec: dict[str, Any], index: int) -> dict[str, Any]:
@@ -222,10 +238,11 @@ def _retired_decode(ds: pydicom.Dataset, frame: bytes) -> np.ndarray:
     """One frame of a retired JPEG syntax, which pydicom 3.0 refuses.
 
     libjpeg-turbo (imagecodecs) for arithmetic and progressive streams;
-    Thomas Richter's libjpeg (pylibjpeg-libjpeg) for hierarchical ones,
-    which libjpeg-turbo refuses. Colour (YCbCr) comes back as RGB.
+    Thomas Richter's libjpeg (pylibjpeg-libjpeg) for hierarchical and
+    lossless arithmetic (SOF11) ones, which libjpeg-turbo refuses. Colour (YCbCr) comes back as RGB.
     """
-    if b"\xff\xde" in frame[: frame.find(b"\xff\xda")]:  # DHP: hierarchical
+    head = frame[: frame.find(b"\xff\xda")]
+    if b"\xff\xde" in head or b"\xff\xcb" in head:  # hierarchical, SOF11
         import libjpeg
 
         return _signed(ds, libjpeg.decode(frame, 1 if ds.SamplesPerPixel > 1 else 0))

@@ -124,10 +124,12 @@ def test_every_syntax_has_two_backends_where_two_exist():
     # JPEG XL has one decoder in Python (libjxl via imagecodecs), video one
     # (FFmpeg via PyAV), the retired hierarchical JPEG processes one (Thomas
     # Richter's libjpeg: libjpeg-turbo and GDCM refuse the DHP marker,
-    # tests/backends/test_retired.py).
+    # tests/backends/test_retired.py), lossless arithmetic coding too
+    # (libjpeg-turbo refuses SOF11, tests/backends/test_lossless_arithmetic.py).
     single = {"jpegxl", "video"}
     hierarchical = {t.uid for t in dicomio.TRANSFER_SYNTAXES.values()
-                    if t.retired and "hierarchical" in t.process}
+                    if t.retired and ("hierarchical" in t.process
+                                      or "lossless, arithmetic" in t.process)}
     for ts in dicomio.TRANSFER_SYNTAXES.values():
         try:
             path = samples.path(ts.keyword)

@@ -21,20 +21,20 @@ from dicomio.encode.retired import make_retired_dataset
 from dicomio.errors import (
     BackendUnavailableError,
     DecodeError,
-    UnsupportedTransferSyntaxError,
 )
 from dicomio.samples import _phantom
 from dicomio.tsyntax import lookup
 
 GREY = _phantom.grey(32, 48, bits=8)
 NON_HIERARCHICAL = {"52", "53", "54", "55", "56"}
-HIERARCHICAL = {"59", "60", "61", "62", "63", "64", "65"}
+HIERARCHICAL = {"59", "60", "61", "62", "63", "64", "65", "66"}
 
 #: What each backend was measured to decode (suffix of 1.2.840.10008.1.2.4.).
 CLAIMS = {
     "imagecodecs": NON_HIERARCHICAL,  # libjpeg-turbo: no DHP, no SOF11
     "pillow": NON_HIERARCHICAL,  # libjpeg-turbo, 8-bit
-    "pylibjpeg": NON_HIERARCHICAL | HIERARCHICAL,  # Richter's libjpeg
+    # Richter's libjpeg: everything, lossless arithmetic (.58) included.
+    "pylibjpeg": NON_HIERARCHICAL | HIERARCHICAL | {"58"},
     "gdcm": {"53", "55"},  # IJG 6b: Huffman only; .54 .56 unknown UIDs
 }
 
@@ -59,21 +59,24 @@ def _file(ds: pydicom.Dataset, uid: str | None = None) -> bytes:
     ("1.2.840.10008.1.2.4.58", "Process 15 (lossless, arithmetic)"),
     ("1.2.840.10008.1.2.4.66", "Process 29 (hierarchical lossless, arithmetic)"),
 ])
-def test_no_backend_names_file_syntax_and_process(tmp_path, uid, process):
-    # No installed encoder writes lossless arithmetic JPEG, so the stream is
-    # a lossless Huffman one under the retired UID: the refusal comes from
-    # the syntax, before any byte of the stream is decoded.
+def test_lossless_arithmetic_without_libjpeg_names_process(tmp_path, monkeypatch,
+                                                           uid, process):
+    # Only pylibjpeg's GPL libjpeg decodes lossless arithmetic coding: without
+    # it the refusal comes from the syntax, before any byte is decoded (a
+    # lossless Huffman stream under the retired UID is enough here).
+    monkeypatch.setitem(plj._PLUGINS, "libjpeg", (
+        "dicomio_tests_no_such_libjpeg", "pylibjpeg-libjpeg", "2.1", plj._LIBJPEG))
+    monkeypatch.setitem(registry._loaded, "pylibjpeg", plj.PylibjpegBackend())
     path = tmp_path / "retired.dcm"
     path.write_bytes(_file(encode.make_dataset(GREY, "JPEGLossless"), uid))
     img = DicomImage(path)  # the header opens: the syntax is known
     assert img.transfer_syntax.retired
-    with pytest.raises(UnsupportedTransferSyntaxError) as info:
+    with pytest.raises(BackendUnavailableError) as info:
         img.read()
     text = str(info.value)
     assert str(path) in text and uid in text and lookup(uid).keyword in text
     assert f"JPEG {process}" in text
-    assert "no installed backend decodes" in text
-    assert "Requested feature was omitted at compile time" in text
+    assert 'dicomio[pylibjpeg-gpl]' in text
 
 
 def test_hierarchical_without_libjpeg_says_what_to_install(monkeypatch):

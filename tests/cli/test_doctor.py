@@ -25,11 +25,10 @@ RLE = "1.2.840.10008.1.2.5"
 JPEG_AND_JPEGLS = {k for k, ts in TRANSFER_SYNTAXES.items()
                    if ts.family in ("jpeg", "jpegls")
                    and k in registry.get("pylibjpeg").syntaxes}
-#: Known syntaxes no backend decodes (lossless arithmetic JPEG, retired).
-NO_BACKEND = {"JPEGLosslessNonHierarchical15", "JPEGLosslessHierarchical29"}
-#: Retired hierarchical JPEG: only the GPL libjpeg decodes it.
-HIERARCHICAL = {ts.keyword for ts in TRANSFER_SYNTAXES.values()
-                if "hierarchical" in ts.process and ts.keyword not in NO_BACKEND}
+#: Retired hierarchical and lossless arithmetic JPEG: only the GPL libjpeg
+#: decodes them.
+LIBJPEG_ONLY = {ts.keyword for ts in TRANSFER_SYNTAXES.values()
+                if "hierarchical" in ts.process or "lossless, arithmetic" in ts.process}
 
 
 @pytest.fixture(scope="module")
@@ -69,20 +68,17 @@ def test_doctor_json(doctor_json: list[dict]) -> None:
     bundled = set(samples.all_paths())
     for row in doctor_json:
         cells = row["backends"]
-        if row["keyword"] in NO_BACKEND:
-            # Known, not decodable: no sample, no cell, and the row says why.
-            assert row["sample"] is False and not cells
-            assert row["note"].startswith("no installed backend decodes JPEG Process")
-            continue
+        # Every known syntax has a backend and a sample (lossless arithmetic
+        # JPEG too, since tests/_jpegwriter writes it).
         assert "note" not in row
         assert row["keyword"] in bundled
         assert row["sample"] is True
         assert cells, row["keyword"]
         # Every syntax decodes with the core install alone, video with the
         # [video] extra (PyAV), the hierarchical JPEG processes with the GPL
-        # libjpeg ([pylibjpeg-gpl]).
+        # libjpeg ([pylibjpeg-gpl]), lossless arithmetic JPEG too.
         core = (cells.get("pyav") if row["family"] == "video"
-                else cells.get("pylibjpeg") if row["keyword"] in HIERARCHICAL
+                else cells.get("pylibjpeg") if row["keyword"] in LIBJPEG_ONLY
                 else cells.get("imagecodecs") or cells.get("native"))
         assert core is not None and core["status"] == "verified", (row["keyword"], core)
         for name, cell in cells.items():
@@ -131,9 +127,8 @@ def test_not_installed_gpl_codec_names_its_extra_and_is_no_failure(
     table, legend = text.split("\nok ", 1)
     assert "FAIL" not in table and "missing" in table
     assert gpl in legend and f"pylibjpeg on {len(JPEG_AND_JPEGLS)} syntaxes" in legend
-    # The rows nothing decodes say why, in the legend.
-    for keyword in NO_BACKEND:
-        assert f"{keyword}: no installed backend decodes JPEG Process" in legend
+    # No row lacks a backend, so the legend explains none.
+    assert "no installed backend decodes" not in legend
     # The JSON carries the same command.
     assert json.loads(json.dumps(rows))[rows.index(next(
         r for r in rows if r["keyword"] == "JPEGBaseline8Bit"))][

@@ -29,10 +29,10 @@ from tests.encode._make_samples import (  # noqa: E402
 
 #: Retired JPEG syntaxes dicomio.encode.retired writes.
 RETIRED_WRITABLE = set(JPEGTRAN_ARGS) | set(HIERARCHICAL_BASE)
-#: The syntaxes without a sample: lossless JPEG with arithmetic coding
-#: (Processes 15 and 29). No installed encoder writes it and no installed
-#: backend is known to decode it (docs/support.md, docs/robustness.md).
-NO_SAMPLE = {"JPEGLosslessNonHierarchical15", "JPEGLosslessHierarchical29"}
+#: Lossless JPEG with arithmetic coding (Processes 15 and 29): no installed
+#: encoder writes it; the samples come from the tests' own T.81 writer
+#: (tests/_jpegwriter, through tools/make_samples.py).
+WRITER_SAMPLES = {"JPEGLosslessNonHierarchical15", "JPEGLosslessHierarchical29"}
 
 # -- bundled samples ---------------------------------------------------------------
 
@@ -41,12 +41,12 @@ def test_every_encodable_syntax_has_a_sample():
     assert list(samples.all_paths()) == [s["keyword"] for s in _phantom.SAMPLES]
     # Every syntax has a sample: the encodable ones through make_dataset, the
     # video ones through PyAV (dicomio.encode.video), the retired JPEG ones
-    # through dicomio.encode.retired (jpegtran, one-frame hierarchical) -
-    # except lossless arithmetic coding, which nothing installed writes.
+    # through dicomio.encode.retired (jpegtran, one-frame hierarchical) and,
+    # for lossless arithmetic coding, which nothing installed writes, the
+    # tests' own writer.
     assert set(samples.all_paths()) == (set(encode.ENCODABLE) | set(VIDEO_SYNTAXES)
-                                        | set(RETIRED_WRITABLE))
-    assert set(samples.all_paths()) == {
-        t.keyword for t in TRANSFER_SYNTAXES.values()} - NO_SAMPLE
+                                        | set(RETIRED_WRITABLE) | WRITER_SAMPLES)
+    assert set(samples.all_paths()) == {t.keyword for t in TRANSFER_SYNTAXES.values()}
     assert samples.path("1.2.840.10008.1.2.4.90") == samples.path("JPEG2000Lossless")
     assert samples.path("1.2.840.10008.1.2.4.100") == samples.path("MPEG2MPML")
     with pytest.raises(UnsupportedTransferSyntaxError):

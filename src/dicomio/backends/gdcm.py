@@ -59,7 +59,8 @@ class GdcmBackend(Backend):
     # Of the retired JPEG syntaxes GDCM knows .52, .53 and .55 by UID; its
     # IJG 6b codec refuses arithmetic coding ("Sorry, there are legal
     # restrictions on arithmetic coding"), so only the Huffman progressive
-    # ones (.53 spectral selection, .55 full progression) are claimed.
+    # ones (.53 spectral selection, .55 full progression) are claimed: 8-bit
+    # ones from jpegtran and 12-bit ones from tests/_jpegwriter decode right.
     syntaxes = family_syntaxes(*_FAMILIES, retired=(53, 55))
     gil_free = False
     # GDCM aborts (C++ terminate) on some corrupt JPEG streams: tools/fuzz.py.

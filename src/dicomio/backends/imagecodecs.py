@@ -41,7 +41,8 @@ class ImagecodecsBackend(Backend):
     install = "pip install imagecodecs"
     modules = ("imagecodecs",)
     # libjpeg-turbo decodes arithmetic coding, spectral selection and full
-    # progression (retired .52-.56, measured on streams jpegtran wrote); it
+    # progression (retired .52-.56, measured on 8-bit streams jpegtran wrote
+    # and 12-bit ones from tests/_jpegwriter); it
     # refuses the hierarchical mode ("Unsupported marker type 0xde") and
     # lossless arithmetic coding ("Requested feature was omitted at compile
     # time"), so .58 and .59-.66 are not claimed.

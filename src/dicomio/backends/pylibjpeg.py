@@ -9,7 +9,7 @@ Transfer Syntaxes of the plugins that import.
 plugin                 Transfer Syntaxes           what it returns
 =====================  ==========================  ================================
 pylibjpeg-libjpeg      JPEG .50 .51 .57 .70,       the coded components, interleaved,
-                       retired .52-.56 .59-.65,    unsigned (``colour_transform=0``
+                       every retired .52-.66,      unsigned (``colour_transform=0``
                        JPEG-LS .80 .81             never converts YCbCr)
 pylibjpeg-openjpeg     J2K .90-.93,                interleaved, the codestream's
                        HTJ2K .201-.203             sign and precision, the inverse
@@ -51,13 +51,13 @@ from ._base import (
 
 __all__ = ["PylibjpegBackend", "backend"]
 
-# Thomas Richter's libjpeg decodes the retired arithmetic and progressive
-# processes (.52-.56) and the hierarchical mode (.59-.65: measured on
-# one-frame hierarchical streams, DHP then a non-differential frame, and on
-# two-frame lossless ones with a differential frame), 8 and 12 bits only;
-# nothing here writes lossless arithmetic coding (.58, .66) to verify it on.
-_LIBJPEG = family_syntaxes("jpeg", "jpegls",
-                           retired=(52, 53, 54, 55, 56, 59, 60, 61, 62, 63, 64, 65))
+# Thomas Richter's libjpeg decodes every retired process: arithmetic coding,
+# spectral selection and full progression (.52-.56, 8 and 12 bits), lossless
+# arithmetic coding (.58, 8 to 16 bits) and the hierarchical mode (.59-.66,
+# 8 and 12 bits), measured on streams tests/_jpegwriter writes from the
+# standard (differential frames, EXP, the QM-coder) and on jpegtran's.
+_LIBJPEG = family_syntaxes("jpeg", "jpegls", retired=(
+    52, 53, 54, 55, 56, 58, 59, 60, 61, 62, 63, 64, 65, 66))
 _OPENJPEG = family_syntaxes("jpeg2k", "htj2k")
 _HTJ2K = family_syntaxes("htj2k")
 _RLE = family_syntaxes("rle")

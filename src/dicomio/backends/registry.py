@@ -226,8 +226,7 @@ _WHY_NOT = {
     "lossless arithmetic": (
         "libjpeg-turbo (imagecodecs) refuses lossless arithmetic coding "
         "(\"Requested feature was omitted at compile time\"), GDCM does not know "
-        "the syntax, and no installed encoder writes such a stream to verify "
-        "pylibjpeg-libjpeg on"),
+        "the syntax, and pylibjpeg-libjpeg (which decodes it) is not installed"),
     "hierarchical": (
         "libjpeg-turbo (imagecodecs, Pillow) and GDCM refuse the hierarchical "
         "mode, and pylibjpeg-libjpeg (which decodes it) is not installed"),

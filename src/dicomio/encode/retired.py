@@ -20,7 +20,9 @@ hierarchical stream, one non-differential frame after a DHP segment
 (:func:`one_frame_hierarchical`). Hierarchical lossless (.65) gets two
 frames: the image without its two low bits, then a differential frame that
 adds them (:func:`add_differential_frame`). Lossless arithmetic coding (.58,
-.66) has no writer here at all.
+.66) has no writer here: :func:`make_retired_dataset` wraps a stream given
+as ``recode=`` (the test suite's own T.81 writer makes them) after checking
+its process.
 """
 
 from __future__ import annotations
@@ -204,6 +206,12 @@ def _recoder(ts: TransferSyntax) -> tuple[str, Callable[[bytes], bytes]]:
     return "JPEGBaseline8Bit", lambda stream: one_frame_hierarchical(flat(stream))
 
 
+#: Retired syntaxes written only through ``recode=`` (nothing installed
+#: writes lossless arithmetic coding; the tests' own writer does).
+_LOSSLESS_ARITHMETIC = frozenset({"JPEGLosslessNonHierarchical15",
+                                  "JPEGLosslessHierarchical29"})
+
+
 def make_retired_dataset(frames: np.ndarray, transfer_syntax: str | TransferSyntax,
                          *, recode: Callable[[bytes], bytes] | None = None,
                          **kwargs: Any) -> Dataset:
@@ -216,11 +224,12 @@ def make_retired_dataset(frames: np.ndarray, transfer_syntax: str | TransferSynt
     transfer_syntax : str
         A retired syntax this module writes: .52 to .56 (``jpegtran``), .59
         to .64 (one-frame hierarchical streams), .65 (two frames, the second
-        differential).
+        differential); .58 and .66 only with ``recode``.
     recode : callable, optional
         ``bytes -> bytes``, turning each JPEG baseline (or, above 8 bits,
-        extended) stream into the syntax's process; the default is
-        ``jpegtran`` and :func:`one_frame_hierarchical` as the syntax needs.
+        extended; lossless for .58, .65 and .66) stream into the syntax's
+        process; the default is ``jpegtran`` and
+        :func:`one_frame_hierarchical` as the syntax needs.
     **kwargs
         Passed to :func:`~dicomio.encode.make_dataset` (``level``,
         ``predictor``, offset tables, UIDs, attributes...).
@@ -228,15 +237,19 @@ def make_retired_dataset(frames: np.ndarray, transfer_syntax: str | TransferSynt
     Raises
     ------
     dicomio.errors.EncodeError
-        When nothing here writes the syntax (.58, .66, not retired), when
+        When nothing here writes the syntax (.58 and .66 without
+        ``recode``, a syntax that is not retired), when
         re-coding fails, or when the re-coded stream uses a process the
         syntax does not allow.
     """
     ts = _lookup(transfer_syntax)
-    if ts.keyword not in JPEGTRAN_ARGS and ts.keyword not in HIERARCHICAL_BASE:
+    if ts.keyword in JPEGTRAN_ARGS or ts.keyword in HIERARCHICAL_BASE:
+        base, default = _recoder(ts)
+    elif recode is not None and ts.keyword in _LOSSLESS_ARITHMETIC:
+        base, default = "JPEGLossless", recode  # the given re-coder writes it all
+    else:
         raise _fail(ts, "make_retired_dataset cannot write it: "
                         + DECODE_ONLY.get(ts.keyword, "not a retired JPEG syntax"))
-    base, default = _recoder(ts)
     bits = kwargs.get("bits_stored") or np.asarray(frames).dtype.itemsize * 8
     if base == "JPEGBaseline8Bit" and bits > 8:
         if recode is None:

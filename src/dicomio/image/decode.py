@@ -338,8 +338,12 @@ def _warn_process(img: Any, data: bytes, info: Any) -> None:
 
     Decoders follow the stream, so the pixels are right; the file is
     mislabelled, as with a wrong colour space (warned once per message).
+    Also warns when the only hierarchical decoder may be 1 off on a lossless
+    stream (:func:`~dicomio.pixels.codestream.upsampling_note`).
     """
     if isinstance(info, codestream.JpegInfo) and info.kind == "jpeg":
-        note = codestream.process_mismatch(data, info, img.transfer_syntax)
-        if note:
-            warnings.warn(f"{img._where()}: {note}", DicomioWarning, stacklevel=2)
+        for note in (codestream.process_mismatch(data, info, img.transfer_syntax),
+                     codestream.upsampling_note(data, info)):
+            if note:
+                warnings.warn(f"{img._where()}: {note}", DicomioWarning,
+                              stacklevel=2)

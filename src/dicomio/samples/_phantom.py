@@ -303,6 +303,20 @@ SAMPLES: tuple[dict[str, Any], ...] = (
         ("JPEGLosslessHierarchical28", "grey", 12, None,
          "grey 12-bit, hierarchical lossless, differential (Process 28)"),
     )
+) + tuple(
+    # Lossless arithmetic coding: no installed encoder writes it; the test
+    # suite's own T.81 writer (tests/_jpegwriter, called by
+    # tools/make_samples.py) codes the differences with the QM-coder; .66
+    # doubles the width, then the height, in two differential frames.
+    dict(keyword=kw, kind="grey", rows=64, cols=64, bits=12, frames=None,
+         description=what, retired=True, writer="tests/_jpegwriter",
+         dataset={"bits_stored": 12})
+    for kw, what in (
+        ("JPEGLosslessNonHierarchical15",
+         "grey 12-bit, lossless, arithmetic (Process 15)"),
+        ("JPEGLosslessHierarchical29",
+         "grey 12-bit, hierarchical lossless, arithmetic (Process 29)"),
+    )
 )
 
 _BY_KEYWORD = {s["keyword"]: s for s in SAMPLES}

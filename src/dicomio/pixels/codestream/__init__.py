@@ -32,7 +32,7 @@ from ._common import _JP2_SIGNATURE, _JXL_SIGNATURE, _buffer
 from .j2k import J2KInfo, j2k_cut_short, parse_j2k
 from .jpeg import JpegInfo, parse_jpeg
 from .jxl import JXLInfo, parse_jxl
-from .process import JpegProcess, jpeg_process, process_mismatch
+from .process import JpegProcess, jpeg_process, process_mismatch, upsampling_note
 from .rle import RLEInfo, parse_rle
 
 if TYPE_CHECKING:  # spec imports numpy; keep this import cheap
@@ -53,6 +53,7 @@ __all__ = [
     "parse",
     "jpeg_process",
     "process_mismatch",
+    "upsampling_note",
     "validate",
     "starts_frame",
 ]

@@ -27,7 +27,8 @@ from ...tsyntax import TransferSyntax
 from ._common import _buffer, _u16
 from .jpeg import JpegInfo
 
-__all__ = ["JpegProcess", "jpeg_process", "process_mismatch", "SYNTAX_MODES"]
+__all__ = ["JpegProcess", "jpeg_process", "process_mismatch", "upsampling_note",
+           "SYNTAX_MODES"]
 
 SEQUENTIAL, SPECTRAL, PROGRESSIVE, LOSSLESS = (
     "sequential", "spectral selection", "full progression", "lossless")
@@ -114,31 +115,56 @@ def jpeg_process(data: bytes | bytearray | memoryview, info: JpegInfo) -> JpegPr
     data : bytes-like
         The whole frame (the scan headers after the first are read for a
         progressive stream: successive approximation tells full progression
-        from spectral selection).
+        from spectral selection; a hierarchical stream's later frames, the
+        differential ones, count too).
     info : JpegInfo
         Its parsed header.
     """
     sof = info.sof
+    if info.hierarchical:
+        # The first frame may be simpler than the differential frames that
+        # follow it (sequential, then progressive): every frame counts.
+        walk = _walk(data)
+        frames = walk.frames or (sof,)
+        if all(f in _LOSSLESS_SOF for f in frames):
+            mode = LOSSLESS
+        elif any(f in _PROGRESSIVE_SOF for f in frames):
+            mode = PROGRESSIVE if walk.successive else SPECTRAL
+        else:
+            mode = SEQUENTIAL
+        arithmetic = any(f in _ARITHMETIC_SOF for f in frames)
+        return JpegProcess(mode, arithmetic, True, info.precision)
     if sof in _LOSSLESS_SOF:
         mode = LOSSLESS
     elif sof in _PROGRESSIVE_SOF:
-        mode = PROGRESSIVE if _successive_approximation(data) else SPECTRAL
+        mode = PROGRESSIVE if _walk(data, stop_at_sa=True).successive else SPECTRAL
     else:
         mode = SEQUENTIAL
     return JpegProcess(mode, sof in _ARITHMETIC_SOF, info.hierarchical,
                        info.precision, baseline=sof == 0xC0)
 
 
-def _successive_approximation(data: bytes | bytearray | memoryview) -> bool:
-    """True when any scan header has Ah or Al different from 0.
+@dataclass
+class _Walk:
+    """What a walk over every marker segment of a stream saw."""
 
-    Walks the stream: marker segments by their lengths, entropy-coded data to
-    the next marker that is neither a stuffed FF 00 nor RSTn. Each step moves
-    forward, so the walk ends within the data. A stream cut short answers
-    from the scans it holds.
+    frames: list[int]  # SOFn markers, in order
+    successive: bool = False  # a progressive scan with Ah or Al not 0
+    expand_both: bool = False  # an EXP segment doubling width and height
+
+
+def _walk(data: bytes | bytearray | memoryview, stop_at_sa: bool = False) -> _Walk:
+    """Walk a stream's marker segments (and skip its entropy-coded data).
+
+    Marker segments are stepped over by their lengths, entropy-coded data up
+    to the next marker that is neither a stuffed FF 00 nor RSTn. Each step
+    moves forward, so the walk ends within the data; a stream cut short
+    answers from the segments it holds. ``stop_at_sa`` returns at the first
+    scan with successive approximation.
     """
     buf = bytes(_buffer(data))
     n = len(buf)
+    seen = _Walk([])
     pos = 2
     while pos + 4 <= n:
         if buf[pos] != 0xFF:
@@ -149,16 +175,51 @@ def _successive_approximation(data: bytes | bytearray | memoryview) -> bool:
             pos += 1  # fill byte
             continue
         if code == 0xD9:
-            return False
+            break
         if code == 0x01 or 0xD0 <= code <= 0xD7:
             pos += 2
             continue
         length = _u16(memoryview(buf), pos + 2)
         end = pos + 2 + max(length, 2)
-        if code == 0xDA and length >= 6 and end <= n and buf[end - 1] != 0:
-            return True  # the last byte of a scan header is Ah << 4 | Al
+        if code in _SOF_MARKERS:
+            seen.frames.append(code)
+        elif code == 0xDF and length == 3 and end <= n:
+            seen.expand_both = seen.expand_both or buf[pos + 4] == 0x11
+        elif (code == 0xDA and length >= 6 and end <= n and buf[end - 1] != 0
+              and (not seen.frames or seen.frames[-1] in _PROGRESSIVE_SOF)):
+            # The last byte of a scan header is Ah << 4 | Al (Pt in lossless).
+            seen.successive = True
+            if stop_at_sa:
+                break
         pos = _next_marker(buf, end) if code == 0xDA else end
-    return False
+    return seen
+
+
+_SOF_MARKERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+
+
+def upsampling_note(data: bytes | bytearray | memoryview, info: JpegInfo) -> str | None:
+    """A caveat for hierarchical lossless streams that expand 2 x 2 at once.
+
+    T.81 J.1.1.2 doubles the width, truncates, then doubles the height and
+    truncates again; Thomas Richter's libjpeg 2.5 (pylibjpeg-libjpeg, the
+    only decoder of the hierarchical mode here) keeps the fraction between
+    the two: a sample between four reference samples comes out as
+    ``(a + b + c + d) >> 2``, 1 above T.81's value where both pairs have odd
+    sums totalling a multiple of 4 (measured on streams tests/_jpegwriter
+    writes). Files its own encoder wrote decode right; others may be 1 off
+    there. None when the stream has no such step.
+    """
+    if not info.hierarchical or not info.lossless:
+        return None
+    walk = _walk(data)
+    if not walk.expand_both or not all(f in _LOSSLESS_SOF for f in walk.frames):
+        return None
+    return ("the hierarchical lossless stream expands a frame 2 x 2 in one step "
+            "(EXP); pylibjpeg-libjpeg rounds the samples between four reference "
+            "samples once instead of after each direction as T.81 J.1.1.2 says, "
+            "so those samples may be 1 above the encoder's image unless it was "
+            "written by libjpeg itself: lossless exactness is not assured")
 
 
 def _next_marker(buf: bytes, pos: int) -> int:
