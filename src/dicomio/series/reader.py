@@ -358,15 +358,18 @@ class Series:
         rescale: bool = False,
         color: str = "rgb",
         backend: str | Sequence[str] | None = None,
+        on_error: str = "raise",
     ) -> list[functools.partial[np.ndarray]]:
         """One picklable zero-argument callable per slice (for dask).
 
         Each is :func:`read_slice` bound to one ``(path, frame)``, returning an
         array of the dtype :meth:`read` would use, so chunks agree. For a
         series with a :attr:`layout`, one callable per item of axis 0 of
-        :meth:`read` (a volume, or a slice of a single mosaic).
+        :meth:`read` (a volume, or a slice of a single mosaic). ``on_error``
+        (``"raise"``, ``"recover"`` or ``"fill"``) as for :meth:`read`.
         """
-        return slice_tasks(self, rescale=rescale, color=color, backend=backend)
+        return slice_tasks(self, rescale=rescale, color=color, backend=backend,
+                           on_error=on_error)
 
 def _label(series: Series) -> str:
     bits = [f"series {series.number}" if series.number is not None else "series"]
