@@ -18,6 +18,14 @@ stream). :class:`VideoFrames` takes that role for a
 * frames are returned as RGB (uint8, or uint16 holding 10-bit values for HEVC
   Main 10), converted with the matrix and range the stream signals; the colour
   report names them.
+* ``on_error`` (:mod:`dicomio.image.tolerance`): a frame FFmpeg refuses
+  fails, and so does every later frame of its group of pictures (GOP), which
+  is predicted from it: with ``"raise"`` its DecodeError, otherwise each is
+  recorded (``FrameInfo.action``) and set to 0 (``"fill"``, ``"recover"``)
+  or left out (``"skip"``); the GOPs after it decode as usual. A file cut
+  inside the stream keeps the header's frame count: the frames of the last
+  GOP (whose data the cut reaches, so their order and pixels cannot be
+  trusted) and those past it raise :class:`~dicomio.errors.TruncatedError`.
 
 The image layer calls in at three places only: fragment setup, the frame loop
 of ``read`` and the predicted colour report.
@@ -33,8 +41,9 @@ from typing import Any
 import numpy as np
 
 from ..backends import registry
-from ..errors import DecodeError, DicomioError
+from ..errors import DecodeError, DicomioError, TruncatedError
 from ..values import photometric
+from .tolerance import _ACTIONS, _failed
 
 __all__ = ["VideoFrames", "frame_time", "chunk_bounds", "gop_chunks"]
 
@@ -109,6 +118,11 @@ class VideoFrames:
         self.index: Any = None
         self.error: str | None = None
         self._decoder: Any = None
+        # The file ends inside the stream: frames from cut_from on are lost.
+        self.cut_from: int | None = None
+        self._cut_bytes: int | None = None
+        # Unit -> display position where decoding it failed, and why.
+        self._broken: dict[int, tuple[int, DicomioError]] = {}
         self._lock = threading.Lock()
         be = registry.get(_BACKEND)
         if not be.available():
@@ -129,9 +143,26 @@ class VideoFrames:
             # Opening succeeds (the header is fine); read() raises.
             image.warnings.append(f"the video stream cannot be read: {self.error}")
             return
-        self._adopt_stream()
+        cut = not getattr(image, "_from_dataset", False) and (
+            frags.cut is not None or not frags.delimited)
+        self._adopt_stream(cut)
+        if cut:
+            self._adopt_cut(frags)
 
-    def _adopt_stream(self) -> None:
+    def _adopt_cut(self, frags: Any) -> None:
+        """A file cut inside the stream: the last GOP and what follows are lost."""
+        index, image = self.index, self.image
+        self.cut_from = index.first(len(index.starts) - 1)
+        if isinstance(frags.cut, tuple) and frags.cut[1]:
+            self._cut_bytes = int(frags.cut[1])
+        n = max(int(image.dataset.get("NumberOfFrames", 1) or 1), index.n_frames)
+        image.spec = replace(image.spec, number_of_frames=n)
+        image.warnings.append(
+            f"the file ends inside the video stream: frames {self.cut_from} to "
+            f"{n - 1} are incomplete or missing (read with on_error='recover' "
+            "for the frames before)")
+
+    def _adopt_stream(self, cut: bool = False) -> None:
         """Make the image's spec say what the stream holds; warn where it differs."""
         image, index = self.image, self.index
         spec = image.spec
@@ -146,7 +177,7 @@ class VideoFrames:
                          f"stream has {bits}-bit samples; using {bits}")
         grey = photometric.family(spec.photometric) == "MONOCHROME"
         n = index.n_frames
-        if n != spec.number_of_frames:
+        if n != spec.number_of_frames and not cut:
             notes.append(f"(0028,0008) Number of Frames says {spec.number_of_frames} "
                          f"but the video stream holds {n} frames; using {n}")
         image.spec = replace(spec, rows=index.height, columns=index.width,
@@ -164,14 +195,22 @@ class VideoFrames:
         return registry.get(_BACKEND).load()["av"]
 
     def read_into(self, idx: Sequence[int], result: np.ndarray, want_rgb: bool,
-                  rescale: bool, threads: int | None) -> None:
+                  rescale: bool, threads: int | None, on_error: str = "raise") -> None:
         """Decode frames ``idx`` (display positions) into ``result[k]``.
 
-        ``result`` has the rescaled dtype when ``rescale`` is set.
+        ``result`` has the rescaled dtype when ``rescale`` is set. A frame
+        that fails raises, or with another ``on_error`` is recorded in its
+        FrameInfo and set to 0 (``finish`` warns, and drops it for skip).
         """
         if self.index is None:
-            raise self._fail(f"the video stream cannot be read: {self.error}",
+            err = self._fail(f"the video stream cannot be read: {self.error}",
                              idx[0] if len(idx) else None)
+            if on_error == "raise":
+                raise err
+            for k, i in enumerate(idx):
+                _failed(self.image, int(i), err, _ACTIONS[on_error])  # type: ignore[arg-type]
+                result[k] = 0
+            return
         slots: dict[int, list[int]] = {}
         for k, i in enumerate(idx):
             slots.setdefault(int(i), []).append(k)
@@ -182,7 +221,15 @@ class VideoFrames:
             for i in sorted(slots):
                 first = slots[i][0]
                 dest = result[first] if scratch is None else scratch
-                self._decode(i, dest, want_rgb, threads)
+                try:
+                    self._decode(i, dest, want_rgb, threads)
+                except DecodeError as exc:
+                    if on_error == "raise":
+                        raise
+                    _failed(self.image, i, exc, _ACTIONS[on_error])
+                    for k in slots[i]:
+                        result[k] = 0
+                    continue
                 if scratch is not None:
                     image.rescale(scratch, out=result[first])
                 elif rescale:
@@ -202,7 +249,18 @@ class VideoFrames:
         from ..backends.video import StreamDecoder, VideoStreamError
 
         index = self.index
+        if self.cut_from is not None and i >= self.cut_from:
+            raise self.image._err(
+                TruncatedError, "the file ends inside the video stream: this "
+                f"frame's group of pictures (from frame {self.cut_from}) is cut "
+                "(file truncated; read with on_error='recover' for the frames "
+                "before)", frame=i, tried=[(_BACKEND, "not run: the stream is cut")])
         unit = self._seek_unit(i)
+        broken = self._broken.get(index.unit_of(i))
+        if broken is not None and i >= broken[0]:
+            # Predicted from a frame that failed: decoding again fails again.
+            raise self._fail(f"{broken[1].message} (at frame {broken[0]}, which "
+                             "this frame is predicted from)", i)
         dec = self._decoder
         # Continue the decoder when it is not past frame i and restarting at
         # the unit's keyframe would not save work (its next frame is in the
@@ -216,7 +274,11 @@ class VideoFrames:
         except VideoStreamError as exc:
             self._decoder = None
             where = "" if exc.frame in (None, i) else f" (at frame {exc.frame})"
-            raise self._fail(f"{exc}{where}", i) from None
+            err = self._fail(f"{exc}{where}", i)
+            at = i if exc.frame is None else int(exc.frame)
+            if index.unit_of(at) == index.unit_of(i):
+                self._broken[index.unit_of(i)] = (at, self._fail(str(exc), at))
+            raise err from None
         except DicomioError:
             self._decoder = None
             raise
