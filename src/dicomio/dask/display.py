@@ -40,6 +40,7 @@ def _chunk_range(items: Sequence[Item], backend: Any, threads: int | None,
     got = []
     for path, group in _groups(items).items():
         with DicomImage(path, backend=backend, threads=threads) as img:
+            img._quiet_failures = True  # the display task warns about them
             if DisplayPlan(img.dataset, img.spec).needs_range:
                 r = value_range(img, [f for _, f in group], threads=threads,
                                 backend=backend, on_error=on_error)
@@ -62,15 +63,22 @@ def _display_chunk(items: Sequence[Item], frame_shape: tuple[int, ...],
                    value_range: tuple[float, float] | None,
                    squeeze: bool, on_error: str = "raise") -> np.ndarray:
     """The display images of ``items``, one ``(len(items), *frame_shape)`` block."""
+    from ..image.tolerance import warn_failed
     from ..values.display import read_display
 
     out = np.empty((len(items), *frame_shape), np.uint8)
     for path, group in _groups(items).items():
+        frames = [f for _, f in group]
         with DicomImage(path, backend=backend, threads=threads) as img:
-            arr, _ = read_display(img, [f for _, f in group], window=window, voi=voi,
+            img._quiet_failures = True  # one warning per file, below
+            arr, _ = read_display(img, frames, window=window, voi=voi,
                                   threads=threads, backend=backend,
                                   value_range=value_range, on_error=on_error)
+            failed = img.failed_frames
         out[[pos for pos, _ in group]] = arr
+        mine = [(f, failed[f]) for f in dict.fromkeys(frames) if f in failed]
+        if mine:
+            warn_failed(path, len(frames), mine, stacklevel=2)
     return out[0] if squeeze else out
 
 
