@@ -18,6 +18,7 @@ pytest.importorskip("pytestqt")
 
 from napari.utils.notifications import notification_manager  # noqa: E402
 
+import dicomio  # noqa: E402
 from dicomio._napari import _lazy  # noqa: E402
 from tests.robustness._hostile import (  # noqa: E402
     GREY16,
@@ -135,3 +136,26 @@ def test_lazy_failures_fill_in_the_layer_metadata(
     assert any(f"{bad}: frame 139 (rows 0-15 missing) could not be decoded whole "
                "and is shown as 0" in m for m in _shown()), _shown()
     assert not np.asarray(layer._slice.image.raw).any()
+
+
+def test_a_palette_stack_reports_what_it_recovers(tmp_path: Path) -> None:
+    # The palette layer decodes through read(display=True): its failed frames
+    # are notified and listed like those of the other layers.
+    from dicomio._napari import read_dicom
+    from tests.conftest import corpus_file
+
+    data = corpus_file("OBXXXX1A_2frame.dcm").read_bytes()
+    path = tmp_path / "pal.dcm"
+    path.write_bytes(data[:-800 * 100])  # frame 1 loses its last 100 rows
+    (arr, kwargs, _), = read_dicom(str(path))
+    assert kwargs["rgb"] is True and arr.shape == (2, 600, 800, 3)
+    failed = kwargs["metadata"]["failed_frames"]
+    assert set(failed) == {"1"} and failed["1"]["missing_bytes"] == 80000
+    shown = np.asarray(arr)
+    assert failed["1"]["missing_rows"] == [500, 600]  # known once decoded
+    assert any(f"{path}: frame 1 (rows 500-599 missing) could not be decoded whole"
+               in m for m in _shown()), _shown()
+    with dicomio.DicomImage(corpus_file("OBXXXX1A_2frame.dcm")) as img:
+        whole = img.read(display=True)
+    np.testing.assert_array_equal(shown[0], whole[0])
+    np.testing.assert_array_equal(shown[1, :500], whole[1, :500])

@@ -339,12 +339,11 @@ class Series:
         if display:
             from .display import read_series_display
 
-            if on_error != "raise":
-                raise ValueError("display=True reads series with on_error='raise'")
             vol = read_series_display(self, picks, window=window, voi=voi,
                                       threads=threads, backend=backend,
                                       memory_limit=memory_limit,
-                                      limit=memory_limit or _memory_limit())
+                                      limit=memory_limit or _memory_limit(),
+                                      on_error=on_error)
             return vol[0] if scalar else vol
         return _read_records(self, picks, scalar, **options)
 
