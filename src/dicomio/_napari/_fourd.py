@@ -65,6 +65,7 @@ def layout_layer(series: Any, *, color: str = "rgb",
                       color, layout.mosaic), shape=first.shape, dtype=dtype)
                   for v in range(layout.n_volumes)]
         data = da.stack(chunks)
+    prov = _lazy.provenance(items[0][0], items[0][1]) or {}
     geom = series.geometry
     dz, dy, dx = (float(v) for v in geom.spacing)
     direction = np.asarray(geom.direction, dtype=float)
@@ -83,8 +84,9 @@ def layout_layer(series: Any, *, color: str = "rgb",
     for text in series.warnings:
         _reader._notify(f"{name}: {text}")
     metadata = {
-        "photometric": series.photometric,
-        "decoder": series.decoder,
+        # What decoding volume 0 gave (the decode log), as series.read() says.
+        "photometric": prov.get("photometric") or series.photometric,
+        "decoder": prov.get("backend") or series.decoder,
         "transfer_syntaxes": sorted(series.transfer_syntaxes),
         "slices": [[p, f] for p, f in series.slices],
         "rescale": True,
