@@ -104,10 +104,13 @@ def test_a_file_cut_inside_the_stream(clean, tmp_path, kw):
         assert img.failed_frames[N - 1].action == "skipped"
 
 
-@pytest.mark.parametrize("kw", ["MPEG2MPML", "HEVCMP51"])
+@pytest.mark.parametrize("kw", SYNTAXES)
 def test_a_corrupt_stream(clean, tmp_path, kw):
-    # Bytes flipped in the middle of the stream: FFmpeg refuses a picture,
-    # and the frames predicted from it fail with it; other GOPs decode.
+    # Bytes flipped in the middle of the stream. FFmpeg refuses a picture
+    # (MPEG-2, HEVC), or the transport stream loses one and FFmpeg conceals
+    # what referred to it without a word (H.264): the skipped timestamp
+    # gives it away. Either way the damaged group of pictures fails, and
+    # every frame returned is the undamaged file's frame at the same place.
     whole, ref = clean[kw]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -120,28 +123,55 @@ def test_a_corrupt_stream(clean, tmp_path, kw):
     ev.save_video(ds, path)
     img = _quiet_open(path)
     with img:
+        assert img.n_frames == N
         with pytest.raises(dicomio.DecodeError) as info:
             img.read()
         msg = str(info.value)
         assert str(path) in msg and kw in msg and "pyav" in msg
-        assert "FFmpeg cannot decode the stream" in msg
-        first = info.value.frame
-        with pytest.warns(DicomioWarning, match=rf"bad\.dcm: \d+ of {img.n_frames} "
-                                                "frames failed"):
+        assert f"frame {info.value.frame}" in msg
+        with pytest.warns(DicomioWarning, match=rf"bad\.dcm: \d+ of {N} frames "
+                                                "failed; .* filled with 0"):
             got = img.read(on_error="fill")
         failed = sorted(img.failed_frames)
-        assert failed and failed[0] == first
-        assert failed == list(range(first, failed[-1] + 1))  # one run
+        assert failed and failed[0] == info.value.frame
+        assert failed == list(range(failed[0], failed[-1] + 1))  # one run
+        assert len(failed) <= 2 * GOP  # one or two groups of pictures
         assert not got[failed].any()
-        good = [i for i in range(img.n_frames) if i not in failed and i < first]
+        good = [i for i in range(N) if i not in failed]
         np.testing.assert_array_equal(got[good], ref[good])
-        later = img.failed_frames[failed[-1]].error
-        assert "FFmpeg cannot decode the stream" in later
         # Each read sees the same failures, without decoding them again.
         with pytest.warns(DicomioWarning):
             again = img.read(on_error="recover")
         np.testing.assert_array_equal(again, got)
         assert sorted(img.failed_frames) == failed
+        with pytest.warns(DicomioWarning, match="were left out"):
+            kept = img.read(on_error="skip")
+        np.testing.assert_array_equal(kept, ref[good])
+
+
+def test_lost_pictures_are_named(clean, tmp_path):
+    # H.264 in a transport stream that lost a picture: the file says so when
+    # it opens, and the frame that has no picture says why it failed.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ds = dicomio.encode.video.make_video_dataset(_frames(), "MPEG4HP41", gop=GOP)
+    stream = bytearray(ds.PixelData)
+    for k in range(len(stream) // 2, len(stream) // 2 + 200, 7):
+        stream[k] ^= 0x5A
+    ds.PixelData = bytes(stream)
+    path = tmp_path / "lost.dcm"
+    ev.save_video(ds, path)
+    with pytest.warns(DicomioWarning, match=r"timestamps skip 1 picture\(s\) \(lost "
+                                            r"packets\): frames (\d+) are missing"):
+        img = dicomio.DicomImage(path)
+    with img:
+        lost = img._video._lost[0]
+        with pytest.warns(DicomioWarning):
+            img.read(on_error="fill")
+        assert "holds no picture for this frame" in img.failed_frames[lost].error
+        others = [fi.error for i, fi in img.failed_frames.items() if i != lost]
+        assert others and all("lost a picture of this group of pictures" in e
+                              for e in others)
 
 
 def test_imageio_lists_failed_video_frames(clean, tmp_path):

@@ -26,6 +26,9 @@ stream). :class:`VideoFrames` takes that role for a
   inside the stream keeps the header's frame count: the frames of the last
   GOP (whose data the cut reaches, so their order and pixels cannot be
   trusted) and those past it raise :class:`~dicomio.errors.TruncatedError`.
+  A constant-rate stream whose timestamps skip pictures (lost packets) keeps
+  their places: each skipped frame fails, and so do the GOPs around it,
+  instead of every later frame moving up one place.
 
 The image layer calls in at three places only: fragment setup, the frame loop
 of ``read`` and the predicted colour report.
@@ -33,6 +36,7 @@ of ``read`` and the predicted colour report.
 
 from __future__ import annotations
 
+import bisect
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -83,7 +87,8 @@ def chunk_bounds(image: Any) -> list[int] | None:
     video = getattr(image, "_video", None)
     if video is None or video.index is None:
         return None
-    return video.index.unit_bounds
+    bounds = video.index.unit_bounds
+    return [video.to_frame(b) for b in bounds[:-1]] + [image.n_frames]
 
 
 def gop_chunks(bounds: Sequence[int], min_frames: int) -> list[int]:
@@ -121,8 +126,11 @@ class VideoFrames:
         # The file ends inside the stream: frames from cut_from on are lost.
         self.cut_from: int | None = None
         self._cut_bytes: int | None = None
-        # Unit -> display position where decoding it failed, and why.
+        # Unit -> stream position where decoding it failed, and why.
         self._broken: dict[int, tuple[int, DicomioError]] = {}
+        # Frames (display positions) whose pictures the stream lost; stream
+        # positions (the index's) leave them out.
+        self._lost: list[int] = []
         self._lock = threading.Lock()
         be = registry.get(_BACKEND)
         if not be.available():
@@ -145,9 +153,50 @@ class VideoFrames:
             return
         cut = not getattr(image, "_from_dataset", False) and (
             frags.cut is not None or not frags.delimited)
+        self._lost = sorted(self.index.lost)
         self._adopt_stream(cut)
+        if self._lost:
+            self._adopt_lost()
         if cut:
             self._adopt_cut(frags)
+
+    def to_frame(self, q: int) -> int:
+        """The frame (display position) of stream position ``q``."""
+        p = int(q)
+        for lost in self._lost:
+            if lost > p:
+                break
+            p += 1
+        return p
+
+    def _to_stream(self, p: int) -> int | None:
+        """The stream position of frame ``p``; None for a lost picture."""
+        k = bisect.bisect_left(self._lost, p)
+        if k < len(self._lost) and self._lost[k] == p:
+            return None
+        return p - k
+
+    def _adopt_lost(self) -> None:
+        """Lost pictures: they and the GOPs on either side of each fail."""
+        index, lost = self.index, self._lost
+        shown = ", ".join(str(p) for p in lost[:20]) + (", ..." if len(lost) > 20 else "")
+        self.image.warnings.append(
+            f"the video stream's timestamps skip {len(lost)} picture(s) (lost "
+            f"packets): frames {shown} are missing, and the groups of pictures "
+            "around them cannot be trusted (read with on_error='fill' for the "
+            "others)")
+        for p in lost:
+            q = p - bisect.bisect_left(lost, p)  # the next picture there is
+            # The group before the gap lost it, unless the gap is the leading
+            # pictures of an open group after it (a lost keyframe merges its
+            # group into the one before: one unit then).
+            near = {q - 1} if q < index.n_frames and not index.leading[
+                index.unit_of(q)] else {q - 1, q}
+            for pos in near & set(range(index.n_frames)):
+                unit = index.unit_of(pos)
+                self._broken[unit] = (index.first(unit), self._fail(
+                    f"the stream lost a picture of this group of pictures (frame "
+                    f"{p}: its timestamp is skipped)", p))
 
     def _adopt_cut(self, frags: Any) -> None:
         """A file cut inside the stream: the last GOP and what follows are lost."""
@@ -155,10 +204,12 @@ class VideoFrames:
         self.cut_from = index.first(len(index.starts) - 1)
         if isinstance(frags.cut, tuple) and frags.cut[1]:
             self._cut_bytes = int(frags.cut[1])
-        n = max(int(image.dataset.get("NumberOfFrames", 1) or 1), index.n_frames)
+        n = max(int(image.dataset.get("NumberOfFrames", 1) or 1),
+                image.spec.number_of_frames)
         image.spec = replace(image.spec, number_of_frames=n)
         image.warnings.append(
-            f"the file ends inside the video stream: frames {self.cut_from} to "
+            f"the file ends inside the video stream: frames "
+            f"{self.to_frame(self.cut_from)} to "
             f"{n - 1} are incomplete or missing (read with on_error='recover' "
             "for the frames before)")
 
@@ -176,7 +227,7 @@ class VideoFrames:
             notes.append(f"(0028,0101) Bits Stored says {spec.bits_stored} but the "
                          f"stream has {bits}-bit samples; using {bits}")
         grey = photometric.family(spec.photometric) == "MONOCHROME"
-        n = index.n_frames
+        n = index.n_frames + len(self._lost)
         if n != spec.number_of_frames and not cut:
             notes.append(f"(0028,0008) Number of Frames says {spec.number_of_frames} "
                          f"but the video stream holds {n} frames; using {n}")
@@ -244,23 +295,31 @@ class VideoFrames:
         # decoded from the unit before it.
         return unit - 1 if unit and index.leading[unit] else unit
 
-    def _decode(self, i: int, dest: np.ndarray, want_rgb: bool,
+    def _decode(self, frame: int, dest: np.ndarray, want_rgb: bool,
                 threads: int | None) -> None:
+        """Decode ``frame`` (a display position) into ``dest``."""
         from ..backends.video import StreamDecoder, VideoStreamError
 
         index = self.index
+        i = self._to_stream(frame)
+        if i is None:
+            raise self._fail("the stream holds no picture for this frame: its "
+                             "timestamp is skipped (a lost packet)", frame)
         if self.cut_from is not None and i >= self.cut_from:
             raise self.image._err(
                 TruncatedError, "the file ends inside the video stream: this "
-                f"frame's group of pictures (from frame {self.cut_from}) is cut "
-                "(file truncated; read with on_error='recover' for the frames "
-                "before)", frame=i, tried=[(_BACKEND, "not run: the stream is cut")])
+                "frame's group of pictures (from frame "
+                f"{self.to_frame(self.cut_from)}) is cut (file truncated; read "
+                "with on_error='recover' for the frames before)", frame=frame,
+                tried=[(_BACKEND, "not run: the stream is cut")])
         unit = self._seek_unit(i)
         broken = self._broken.get(index.unit_of(i))
         if broken is not None and i >= broken[0]:
             # Predicted from a frame that failed: decoding again fails again.
-            raise self._fail(f"{broken[1].message} (at frame {broken[0]}, which "
-                             "this frame is predicted from)", i)
+            at = self.to_frame(broken[0])
+            raise self._fail(f"{broken[1].message}" + (
+                "" if at == frame else f" (at frame {at}, which this frame is "
+                "predicted from)"), frame)
         dec = self._decoder
         # Continue the decoder when it is not past frame i and restarting at
         # the unit's keyframe would not save work (its next frame is in the
@@ -273,18 +332,19 @@ class VideoFrames:
             dec.decode_to({i: dest}, i, self._converter(want_rgb))
         except VideoStreamError as exc:
             self._decoder = None
-            where = "" if exc.frame in (None, i) else f" (at frame {exc.frame})"
-            err = self._fail(f"{exc}{where}", i)
             at = i if exc.frame is None else int(exc.frame)
+            where = "" if at == i else f" (at frame {self.to_frame(at)})"
+            err = self._fail(f"{exc}{where}", frame)
             if index.unit_of(at) == index.unit_of(i):
-                self._broken[index.unit_of(i)] = (at, self._fail(str(exc), at))
+                self._broken[index.unit_of(i)] = (at, self._fail(
+                    str(exc), self.to_frame(at)))
             raise err from None
         except DicomioError:
             self._decoder = None
             raise
         except Exception as exc:  # FFmpeg / PyAV failure outside decoding
             self._decoder = None
-            raise self._fail(f"{type(exc).__name__}: {exc}", i) from None
+            raise self._fail(f"{type(exc).__name__}: {exc}", frame) from None
 
     def _converter(self, want_rgb: bool) -> Callable[[Any, np.ndarray, int], None]:
         from ..backends.video import convert_frame
@@ -294,7 +354,7 @@ class VideoFrames:
         def convert(frame: Any, dest: np.ndarray, pos: int) -> None:
             notes: list[str] = []
             convert_frame(frame, dest, True, height, notes.append)
-            self._record(pos, notes, want_rgb)
+            self._record(self.to_frame(pos), notes, want_rgb)
 
         return convert
 
