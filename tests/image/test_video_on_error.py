@@ -201,3 +201,18 @@ def test_a_whole_stream_is_untouched(clean):
             got = img.read(on_error="fill")
         np.testing.assert_array_equal(got, ref)
         assert img.failed_frames == {}
+
+
+def test_a_missing_sequence_delimiter_alone_is_not_a_cut(clean, tmp_path):
+    # Every fragment is there: the file reads whole, as before.
+    path, ref = clean["HEVCMP51"]
+    data = path.read_bytes()
+    end = data.rfind(b"\xfe\xff\xdd\xe0\x00\x00\x00\x00")
+    assert end > 0
+    short = tmp_path / "nodelim.dcm"
+    short.write_bytes(data[:end])
+    img = _quiet_open(short)
+    with img:
+        assert img.n_frames == N
+        np.testing.assert_array_equal(img.read(), ref)
+        assert not any("ends inside the video stream" in w for w in img.warnings)

@@ -151,9 +151,13 @@ class VideoFrames:
             # Opening succeeds (the header is fine); read() raises.
             image.warnings.append(f"the video stream cannot be read: {self.error}")
             return
-        cut = not getattr(image, "_from_dataset", False) and (
-            frags.cut is not None or not frags.delimited)
         self._lost = sorted(self.index.lost)
+        # A file that ends inside a fragment is cut; one that ends between
+        # items (no sequence delimiter) only when frames are missing too.
+        self._header_n = int(image.spec.number_of_frames)
+        cut = not getattr(image, "_from_dataset", False) and (
+            frags.cut is not None or (not frags.delimited and self._header_n > (
+                self.index.n_frames + len(self._lost))))
         self._adopt_stream(cut)
         if self._lost:
             self._adopt_lost()
@@ -204,8 +208,7 @@ class VideoFrames:
         self.cut_from = index.first(len(index.starts) - 1)
         if isinstance(frags.cut, tuple) and frags.cut[1]:
             self._cut_bytes = int(frags.cut[1])
-        n = max(int(image.dataset.get("NumberOfFrames", 1) or 1),
-                image.spec.number_of_frames)
+        n = max(self._header_n, image.spec.number_of_frames)
         image.spec = replace(image.spec, number_of_frames=n)
         image.warnings.append(
             f"the file ends inside the video stream: frames "
