@@ -205,7 +205,7 @@ def _lost(pts: Sequence[int], leading: int) -> list[int]:
     if step <= 0 or any(d % step for d in steps) or \
             (ordered[-1] - ordered[0]) // step >= 2 * len(ordered):
         return []
-    out = []
+    out: list[int] = []
     for a, d in zip(ordered, steps):
         at = (a - ordered[0]) // step - leading
         out.extend(at + j for j in range(1, d // step) if at + j >= 0)
