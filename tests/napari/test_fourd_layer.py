@@ -35,6 +35,9 @@ def test_fmri_mosaics_are_one_4d_layer_with_a_time_slider(tmp_path: Path) -> Non
     assert kwargs["units"] == ("pixel", "mm", "mm", "mm")
     md = kwargs["metadata"]
     assert md["volumes"]["n"] == 4 and md["volumes"]["mosaic"]
+    # Volume 0 was decoded for the limits: its decoder and colour are known.
+    assert md["decoder"] == "native" and md["photometric"]["output"] == "MONOCHROME2"
+    assert md["failed_frames"] == {}
     assert md["diffusion"]["bvals"] == [0, 1000, 1000, 1000]
     json.dumps(md)
 

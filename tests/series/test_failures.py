@@ -76,3 +76,26 @@ def test_an_unreadable_file_fails_its_slices(tmp_path):
     with pytest.warns(DicomioWarning, match="1 were left out: 1"):
         assert s.read(on_error="skip").shape[0] == 2
     assert str(victim) in s.failed_slices[1].error
+
+
+def test_display_takes_on_error(tmp_path):
+    s, k = _cut_one(tmp_path)
+    with pytest.warns(DicomioWarning, match="truncated"), \
+            pytest.raises(dicomio.TruncatedError):
+        s.read(display=True)
+    with pytest.warns(DicomioWarning) as caught:
+        shown = s.read(display=True, window=(1100, 256), on_error="recover")
+    said = [str(w.message) for w in caught if "slices failed" in str(w.message)]
+    assert len(said) == 1 and "1 of 4 slices failed; 1 are incomplete" in said[0]
+    assert list(s.failed_slices) == [k] and s.failed_slices[k].action == "recovered"
+    first, stop = s.failed_slices[k].missing_rows
+    assert shown.dtype == np.uint8 and shown.shape[0] == 4
+    # The slices that are whole look as they do alone; the cut one keeps its rows.
+    for j in (0, 1, 3):
+        path, frame = s.slices[j]
+        with dicomio.DicomImage(path) as img:
+            np.testing.assert_array_equal(
+                shown[j], img.read(frame, display=True, window=(1100, 256)))
+    assert shown[k, :first].std() > 0 and len(np.unique(shown[k, first:])) == 1
+    with pytest.raises(ValueError, match="not 'skip'"):
+        s.read(display=True, on_error="skip")

@@ -31,7 +31,11 @@ def _palette_frames(path: str, frame: int) -> Any:
     """One frame of a palette file as RGB uint8, batched (a dask chunk)."""
     from . import _lazy
 
-    return _lazy.open_image(path).read([frame], display=True, on_error="recover")
+    img = _lazy.open_image(path)
+    arr = img.read([frame], display=True, on_error="recover")
+    # Logged, and a failed frame notified and listed (as other layers' are).
+    _lazy._record_decoded(img, path, frame)
+    return arr
 
 
 def palette_layer_data(slices: list[tuple[str, int]]) -> tuple[Any, dict[str, Any]]:
@@ -46,8 +50,9 @@ def palette_layer_data(slices: list[tuple[str, int]]) -> tuple[Any, dict[str, An
 
     img = _lazy.open_image(slices[0][0])
     if len(slices) == 1:
-        return (img.read(slices[0][1], display=True, on_error="recover"),
-                img.display_record or {})
+        arr = img.read(slices[0][1], display=True, on_error="recover")
+        _lazy._record_decoded(img, *slices[0])
+        return arr, img.display_record or {}
     import dask.array as da
     from dask.base import tokenize
 

@@ -9,6 +9,7 @@ for them, are notified as they are decoded (``_lazy.notify_failed``).
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from ..errors import DecodeError
@@ -39,7 +40,7 @@ def layer_failures(img: Any, path: str, slices: list[tuple[str, int]],
     their own record from the provenance log.
     """
     where = {(p, f): k for k, (p, f) in enumerate(slices)}
-    failed: dict[str, Any] = {}
+    failed = _lazy.FailedFrames()
     cut = truncated_frames(img)
     if cut:
         shown = ", ".join(str(f) for f in list(cut)[:20]) + (", ..." if len(cut) > 20 else "")
@@ -56,4 +57,50 @@ def layer_failures(img: Any, path: str, slices: list[tuple[str, int]],
         prov = _lazy.provenance(p, f)
         if prov and prov.get("failed"):
             failed[str(pos)] = dict(prov["failed"])
+    # Frames that fail later, as napari asks for them, are added then.
+    _lazy.watch_failures(failed, {(p, f): functools.partial(_at, str(pos))
+                                  for pos, (p, f) in enumerate(slices)})
     return failed
+
+
+def _at(key: str, record: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {key: record}
+
+
+def volume_failures(items: list[tuple[str, int, Any]], per: int, mosaic: Any,
+                    four_d: bool) -> Any:
+    """``metadata["failed_frames"]`` of a 4-D or mosaic layer, filled in as
+    its frames fail.
+
+    Keys are layer indices: ``"t,z"`` in a 4-D layer, ``"z"`` in a single
+    mosaic's 3-D layer. A mosaic frame holds a whole volume: its failure
+    lists each slice whose tile lost rows (the rows given within the tile).
+    """
+    failed = _lazy.FailedFrames()
+    where = {}
+    for r, (path, frame, _) in enumerate(items):
+        t, z = divmod(r, per)
+        where[(path, frame)] = functools.partial(
+            _volume_entries, t if four_d else None, z, mosaic)
+    _lazy.watch_failures(failed, where)
+    return failed
+
+
+def _volume_entries(t: int | None, z: int, mosaic: Any,
+                    record: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    def key(z: int) -> str:
+        return str(z) if t is None else f"{t},{z}"
+
+    if mosaic is None:
+        return {key(z): record}
+    rows = record.get("missing_rows")
+    tr, g = mosaic.tile_rows, mosaic.grid
+    a, b = (0, g * tr) if rows is None else rows
+    out = {}
+    for tile in range(mosaic.n_tiles):
+        top = (tile // g) * tr
+        lo, hi = max(a, top), min(b, top + tr)
+        if lo < hi:
+            out[key(tile)] = dict(record, missing_rows=(
+                None if rows is None else [lo - top, hi - top]))
+    return out

@@ -6,6 +6,13 @@ after what varies: ``time``, ``echo``, ``volume``) next to the slice slider,
 with ``scale``/``translate`` in mm on the spatial axes. Volumes decode lazily,
 one dask chunk each; volume 0 is decoded now for the contrast limits. A single
 mosaic is one small file: it is decoded now as ``(z, y, x)``.
+
+Volumes decode as the other layers' chunks do (:mod:`._lazy`): through the
+cache of open files, with ``on_error="recover"``, into the decode log. A
+slice that fails (a truncated file, a frame no backend decodes) shows what
+its file holds and 0 for the rest; a notification names it when it is first
+decoded, however late (a volume the user scrolls to), and the layer's
+``metadata["failed_frames"]`` lists it from then on (:mod:`._failed`).
 """
 
 from __future__ import annotations
@@ -14,7 +21,9 @@ from typing import Any
 
 import numpy as np
 
-from . import _reader
+from ..series.fourd import volume_items
+from ..series.mosaic import demosaic
+from . import _failed, _lazy, _reader
 
 #: Volume-axis label by the attribute the volumes differ in.
 _AXIS_LABELS = {
@@ -35,22 +44,28 @@ def layout_layer(series: Any, *, color: str = "rgb",
                  scan: dict[str, Any] | None = None) -> _reader.LayerData:
     """The ``(data, kwargs, "image")`` tuple of a 4-D or mosaic series."""
     layout = series.layout
-    dtype = series.rescaled_dtype(color)
-    # The reader recovers what it can (docs/robustness.md, on_error).
-    first = series.read(0, rescale=True, color=color, on_error="recover")
-    data: Any
-    if not layout.four_d:
-        data = series.read(rescale=True, color=color, on_error="recover")
-    else:
+    dtype = np.dtype(series.rescaled_dtype(color))
+    frame_shape = tuple(int(v) for v in series._probe(color)[1])
+    items = volume_items(series, rescale=True)
+    per = layout.records_per_volume if layout.four_d else 1
+    # The reader recovers what it can (docs/robustness.md, on_error), and
+    # says so as each slice is decoded, now or when napari asks for it.
+    failed = _failed.volume_failures(items, per, layout.mosaic, layout.four_d)
+    _lazy.remember_headers(_reader._scanned_headers(series))
+    first = decode_volume(tuple(items[:per]), frame_shape, dtype.str, color,
+                          layout.mosaic)
+    data: Any = first
+    if layout.four_d:
         import dask.array as da
 
         import dask
 
-        tasks = series.slice_tasks(rescale=True, color=color)
-        chunks = [da.from_delayed(dask.delayed(task, pure=True)(),
-                                  shape=first.shape, dtype=dtype)
-                  for task in tasks]
+        chunks = [da.from_delayed(dask.delayed(decode_volume, pure=True)(
+                      tuple(items[v * per:(v + 1) * per]), frame_shape, dtype.str,
+                      color, layout.mosaic), shape=first.shape, dtype=dtype)
+                  for v in range(layout.n_volumes)]
         data = da.stack(chunks)
+    prov = _lazy.provenance(items[0][0], items[0][1]) or {}
     geom = series.geometry
     dz, dy, dx = (float(v) for v in geom.spacing)
     direction = np.asarray(geom.direction, dtype=float)
@@ -69,8 +84,9 @@ def layout_layer(series: Any, *, color: str = "rgb",
     for text in series.warnings:
         _reader._notify(f"{name}: {text}")
     metadata = {
-        "photometric": series.photometric,
-        "decoder": series.decoder,
+        # What decoding volume 0 gave (the decode log), as series.read() says.
+        "photometric": prov.get("photometric") or series.photometric,
+        "decoder": prov.get("backend") or series.decoder,
         "transfer_syntaxes": sorted(series.transfer_syntaxes),
         "slices": [[p, f] for p, f in series.slices],
         "rescale": True,
@@ -84,11 +100,21 @@ def layout_layer(series: Any, *, color: str = "rgb",
         "diffusion": series.diffusion,
         "geometry": _reader._geometry_dict(geom),
         "scan": dict(scan or {}),
+        "failed_frames": failed,
     }
     kwargs = {"name": name, "rgb": False, "scale": scale, "translate": translate,
               "units": units, "axis_labels": labels, "contrast_limits": limits,
               "metadata": metadata}
     return data, kwargs, "image"
+
+
+def decode_volume(items: tuple[_lazy.Item, ...], frame_shape: tuple[int, ...],
+                  dtype: str, color: str, mosaic: Any) -> np.ndarray:
+    """One volume ``(z, y, x)`` of a layer: its records decoded (recovered,
+    logged, failures notified) as a chunk of an ordinary layer is; a
+    mosaic's one record cut into its slices."""
+    stack = _lazy.decode_chunk(items, frame_shape, dtype, color)
+    return demosaic(stack, mosaic)[0] if mosaic is not None else stack
 
 
 def _plain(value: Any) -> Any:

@@ -51,8 +51,9 @@ from __future__ import annotations
 import os
 import threading
 import warnings
+import weakref
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -78,6 +79,8 @@ __all__ = [
     "provenance",
     "clear_caches",
     "captured_warnings",
+    "FailedFrames",
+    "watch_failures",
 ]
 
 #: One-core decoding time aimed at per chunk, in milliseconds.
@@ -109,6 +112,9 @@ _images: OrderedDict[tuple[Any, ...], DicomImage] = OrderedDict()
 _headers: OrderedDict[tuple[str, int, int], tuple[Any, int]] = OrderedDict()
 _log: OrderedDict[tuple[str, int], dict[str, Any]] = OrderedDict()
 _notified: set[tuple[str, int]] = set()  # frames notify_failed announced
+# Layers' metadata["failed_frames"] to fill in when a frame fails later.
+_Entries = Callable[[dict[str, Any]], dict[str, dict[str, Any]]]
+_watchers: dict[tuple[str, int], list[tuple[weakref.ref[Any], _Entries]]] = {}
 
 Item = lazy.Item
 
@@ -219,7 +225,46 @@ def _record_decoded(img: DicomImage, path: str, frame: int) -> None:
         "failed": failed_dict({frame: info})[str(frame)] if failed and info else None,
     })
     if failed and info is not None:
+        _fill_in(path, frame, failed_dict({frame: info})[str(frame)])
         notify_failed(path, frame, info)
+
+
+class FailedFrames(dict):  # type: ignore[type-arg]
+    """A layer's ``metadata["failed_frames"]``, completed as frames fail.
+
+    napari copies a layer's metadata dict but not the values in it, so the
+    layer holds this very object: frames that fail when napari first asks
+    for them (a slider move, the 3D view) are added here as they are decoded
+    (:func:`watch_failures`).
+    """
+
+
+def watch_failures(failed: FailedFrames,
+                   where: Mapping[tuple[str, int], _Entries]) -> None:
+    """Add to ``failed`` the frames ``where`` names when they fail to decode.
+
+    ``where[(path, frame)](record)`` gives the ``{layer index: record}``
+    entries of a failed frame (several for a mosaic, one per slice it
+    holds). Only a weak reference to ``failed`` is kept: a closed layer
+    stops being filled in.
+    """
+    ref = weakref.ref(failed)
+    with _lock:
+        if len(_watchers) > _LOG_SIZE:  # forget the layers that are gone
+            for key in [k for k, v in _watchers.items()
+                        if all(r() is None for r, _ in v)]:
+                del _watchers[key]
+        for (path, frame), entries in where.items():
+            _watchers.setdefault((_key(path), int(frame)), []).append((ref, entries))
+
+
+def _fill_in(path: str, frame: int, record: dict[str, Any]) -> None:
+    with _lock:
+        targets = list(_watchers.get((_key(path), int(frame)), ()))
+    for ref, entries in targets:
+        failed = ref()
+        if failed is not None:
+            failed.update(entries(dict(record)))
 
 
 def notify_failed(path: str, frame: int, info: Any) -> None:
@@ -267,6 +312,7 @@ def clear_caches() -> None:
         _headers.clear()
         _log.clear()
         _notified.clear()
+        _watchers.clear()
     for img in images:
         img.close()
 

@@ -94,6 +94,10 @@ class StreamIndex:
         Frames per second the stream signals, if any.
     notes : list of str
         What was assumed while indexing.
+    lost : list of int
+        Display positions, counting the missing pictures too, of pictures
+        the timestamps skip (a constant-rate stream that lost packets);
+        the other positions here leave them out.
     """
 
     codec: str
@@ -111,6 +115,7 @@ class StreamIndex:
     colorspace: int = 2
     color_range: int = 0
     notes: list[str] = field(default_factory=list)
+    lost: list[int] = field(default_factory=list)
 
     @property
     def n_frames(self) -> int:
@@ -183,6 +188,30 @@ def _timed_units(packets: Sequence[Any], pts: Sequence[int]
     return starts, leading
 
 
+def _lost(pts: Sequence[int], leading: int) -> list[int]:
+    """Display positions the timestamps of a constant-rate stream skip.
+
+    Counted with the missing pictures; ``leading`` undecodable pictures at
+    the start are not shown. Empty when the steps are not all multiples of
+    the most common one (a variable rate: nothing to tell).
+    """
+    from collections import Counter
+
+    ordered = sorted(set(pts))
+    if len(ordered) < 3:
+        return []
+    steps = [b - a for a, b in zip(ordered, ordered[1:])]
+    step = Counter(steps).most_common(1)[0][0]
+    if step <= 0 or any(d % step for d in steps) or \
+            (ordered[-1] - ordered[0]) // step >= 2 * len(ordered):
+        return []
+    out: list[int] = []
+    for a, d in zip(ordered, steps):
+        at = (a - ordered[0]) // step - leading
+        out.extend(at + j for j in range(1, d // step) if at + j >= 0)
+    return out
+
+
 def _stream_info(container: Any, stream: Any) -> dict[str, Any]:
     """What the index needs from the stream, read while the container is open.
 
@@ -245,6 +274,7 @@ def index_stream(av: Any, data: bytes, codec: str) -> StreamIndex:
     notes: list[str] = []
     pts = [p.pts for p in packets]
     units = None
+    lost: list[int] = []
     if all(v is not None for v in pts):
         units = _timed_units(packets, pts)
         if units is None:
@@ -256,6 +286,8 @@ def index_stream(av: Any, data: bytes, codec: str) -> StreamIndex:
     else:
         notes.append("the stream has no timestamps: frames are decoded from the start")
         units = ([0], [0])
+    if all(v is not None for v in pts):
+        lost = _lost(pts, units[1][0])
     for d, pkt in enumerate(packets):
         pkt.pts = d
         pkt.dts = None
@@ -264,7 +296,7 @@ def index_stream(av: Any, data: bytes, codec: str) -> StreamIndex:
         height=info["height"], bit_depth=depth, pix_fmt=pix, profile=info["profile"],
         packets=packets, starts=units[0], leading=units[1],
         extradata=info["extradata"], frame_rate=info["rate"], notes=notes,
-        colorspace=info["colorspace"], color_range=info["color_range"])
+        colorspace=info["colorspace"], color_range=info["color_range"], lost=lost)
 
 
 def colour(frame: Any, height: int) -> tuple[str, str, bool, str]:

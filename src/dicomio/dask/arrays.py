@@ -81,13 +81,15 @@ def to_dask(
     display, window, voi : optional
         The displayed image, uint8, as ``read(display=True, window=, voi=)``
         (see :mod:`dicomio.dask.display`); ``rescale`` and ``color`` do not
-        apply then.
+        apply then, ``on_error`` does.
     on_error : {"raise", "recover", "fill"}
         A frame that fails when its chunk is computed: raise (default), set
         it to 0 (``"fill"``), or keep what a truncated frame holds
         (``"recover"``), as :meth:`DicomImage.read` does; each task warns
-        about its own failed frames. ``"skip"`` raises ValueError: the
-        array's shape is fixed before anything is decoded.
+        about its own failed frames. The same holds for ``display=True``
+        and for 4-D and mosaic series (one task per volume). ``"skip"``
+        raises ValueError: the array's shape is fixed before anything is
+        decoded.
 
     Returns
     -------
@@ -166,7 +168,8 @@ def _display_array(source: Any, series: Any, fpc: int, window: Any, voi: Any,
             n = img.n_frames
         return display_array([(path, i) for i in range(n)], single=n == 1,
                              frames_per_chunk=fpc, window=window, voi=voi,
-                             backend=options.backend, threads=options.threads)
+                             backend=options.backend, threads=options.threads,
+                             on_error=options.on_error)
     if isinstance(source, Series):
         chosen = source
     elif isinstance(source, (str, os.PathLike)):
@@ -175,7 +178,7 @@ def _display_array(source: Any, series: Any, fpc: int, window: Any, voi: Any,
         chosen = _pick_series([os.fspath(p) for p in source], series)
     return display_array(list(chosen.slices), single=False, frames_per_chunk=fpc,
                          window=window, voi=voi, backend=options.backend,
-                         threads=options.threads)
+                         threads=options.threads, on_error=options.on_error)
 
 
 def _url_array(url: str, series: int | str | None, fpc: int,
@@ -239,7 +242,8 @@ def _layout_array(series: Series, options: lazy.Decode) -> dask.array.Array:
     import dask
 
     tasks = series.slice_tasks(rescale=options.rescale, color=options.color,
-                               backend=options.backend)  # type: ignore[arg-type]
+                               backend=options.backend,  # type: ignore[arg-type]
+                               on_error=options.on_error)
     shape = tuple(int(s) for s in series.shape[1:])
     dtype = np.dtype(tasks[0].args[3])
     chunks = [da.from_delayed(dask.delayed(task, pure=True)(), shape=shape, dtype=dtype)

@@ -32,17 +32,18 @@ def _groups(items: Sequence[Item]) -> dict[str, list[tuple[int, int]]]:
     return by_path
 
 
-def _chunk_range(items: Sequence[Item], backend: Any,
-                 threads: int | None) -> tuple[float, float] | None:
+def _chunk_range(items: Sequence[Item], backend: Any, threads: int | None,
+                 on_error: str = "raise") -> tuple[float, float] | None:
     """Min..max modality values of the frames ``items`` that have no VOI."""
     from ..values.display import DisplayPlan, value_range
 
     got = []
     for path, group in _groups(items).items():
         with DicomImage(path, backend=backend, threads=threads) as img:
+            img._quiet_failures = True  # the display task warns about them
             if DisplayPlan(img.dataset, img.spec).needs_range:
                 r = value_range(img, [f for _, f in group], threads=threads,
-                                backend=backend)
+                                backend=backend, on_error=on_error)
                 if r is not None:
                     got.append(r)
     if not got:
@@ -60,27 +61,34 @@ def _reduce_ranges(*ranges: tuple[float, float] | None) -> tuple[float, float] |
 def _display_chunk(items: Sequence[Item], frame_shape: tuple[int, ...],
                    window: Any, voi: int | None, backend: Any, threads: int | None,
                    value_range: tuple[float, float] | None,
-                   squeeze: bool) -> np.ndarray:
+                   squeeze: bool, on_error: str = "raise") -> np.ndarray:
     """The display images of ``items``, one ``(len(items), *frame_shape)`` block."""
+    from ..image.tolerance import warn_failed
     from ..values.display import read_display
 
     out = np.empty((len(items), *frame_shape), np.uint8)
     for path, group in _groups(items).items():
+        frames = [f for _, f in group]
         with DicomImage(path, backend=backend, threads=threads) as img:
-            arr, _ = read_display(img, [f for _, f in group], window=window, voi=voi,
+            img._quiet_failures = True  # one warning per file, below
+            arr, _ = read_display(img, frames, window=window, voi=voi,
                                   threads=threads, backend=backend,
-                                  value_range=value_range)
+                                  value_range=value_range, on_error=on_error)
+            failed = img.failed_frames
         out[[pos for pos, _ in group]] = arr
+        mine = [(f, failed[f]) for f in dict.fromkeys(frames) if f in failed]
+        if mine:
+            warn_failed(path, len(frames), mine, stacklevel=2)
     return out[0] if squeeze else out
 
 
 def display_array(items: Sequence[tuple[Any, Any]], *, single: bool, frames_per_chunk: int,
                   window: Any = None, voi: int | None = None, backend: Any = None,
-                  threads: int | None = 1) -> Any:
+                  threads: int | None = 1, on_error: str = "raise") -> Any:
     """A lazy uint8 dask array of the display images of ``items``.
 
     ``single``: one frame of one file, returned without the frame axis (as
-    ``imread``).
+    ``imread``). ``on_error``: ``"raise"``, ``"recover"`` or ``"fill"``.
     """
     import dask.array as da
     from dask.base import tokenize
@@ -103,7 +111,7 @@ def display_array(items: Sequence[tuple[Any, Any]], *, single: bool, frames_per_
     frame_shape = shapes.pop()
     stamps = [(p, os.stat(p).st_mtime_ns) for p in paths]
     name = "dicomio-display-" + tokenize(items, stamps, frames_per_chunk,
-                                         window, voi, backend, threads)
+                                         window, voi, backend, threads, on_error)
     graph: dict[Any, Any] = {}
     n = len(items)
     starts = list(range(0, n, frames_per_chunk))
@@ -113,14 +121,15 @@ def display_array(items: Sequence[tuple[Any, Any]], *, single: bool, frames_per_
         parts = []
         for k, a in enumerate(starts):
             part: tuple[Any, ...] = (name + "-range-part", k)
-            graph[part] = (_chunk_range, items[a:a + frames_per_chunk], backend, threads)
+            graph[part] = (_chunk_range, items[a:a + frames_per_chunk], backend,
+                           threads, on_error)
             parts.append(part)
         graph[range_key] = (_reduce_ranges, *parts)
     tail = (0,) * len(frame_shape)
     for k, a in enumerate(starts):
         key: tuple[Any, ...] = (name, *tail) if single else (name, k, *tail)
         graph[key] = (_display_chunk, items[a:a + frames_per_chunk], frame_shape,
-                      window, voi, backend, threads, range_key, single)
+                      window, voi, backend, threads, range_key, single, on_error)
     if single:
         chunks: tuple[tuple[int, ...], ...] = tuple((s,) for s in frame_shape)
     else:

@@ -227,7 +227,8 @@ class DicomImage(Opening, ImageReports):
         work = frame_worker(self, idx, result, cands, want_rgb, alone, need_rescale,
                             on_error)
         if self._video is not None:
-            self._video.read_into(idx, result, want_rgb, need_rescale, threads or self.threads)
+            self._video.read_into(idx, result, want_rgb, need_rescale,
+                                  threads or self.threads, on_error)
         elif nthreads <= 1 or len(idx) <= 1:
             for k in range(len(idx)):
                 work(k)

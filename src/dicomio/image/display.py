@@ -14,6 +14,7 @@ import numpy as np
 
 from ..errors import DicomioError, MemoryLimitError
 from .limits import memory_limit
+from .tolerance import warn_failed
 
 __all__ = ["read_display"]
 
@@ -43,6 +44,8 @@ def read_display(img: Any, idx: Sequence[int], batched: bool, *, window: Any,
                            f"{nbytes / 2**20:.1f} MiB, over the "
                            f"{limit / 2**20:.1f} MiB limit")
 
+    # The frames decode a few at a time: one warning for the whole read.
+    quiet, img._quiet_failures = img._quiet_failures, True
     try:
         arr, img.display_record = _display.read_display(
             img, idx, window=window, voi=voi, out=out, threads=threads,
@@ -51,4 +54,11 @@ def read_display(img: Any, idx: Sequence[int], batched: bool, *, window: Any,
         if isinstance(exc, DicomioError):
             raise
         raise img._err(DicomioError, f"display: {exc}") from exc
+    finally:
+        img._quiet_failures = quiet
+    if on_error != "raise" and not quiet:
+        failed = img.failed_frames
+        mine = [(i, failed[i]) for i in dict.fromkeys(idx) if i in failed]
+        if mine:
+            warn_failed(img._where(), len(idx), mine)
     return arr if batched else arr[0]

@@ -18,6 +18,17 @@ stream). :class:`VideoFrames` takes that role for a
 * frames are returned as RGB (uint8, or uint16 holding 10-bit values for HEVC
   Main 10), converted with the matrix and range the stream signals; the colour
   report names them.
+* ``on_error`` (:mod:`dicomio.image.tolerance`): a frame FFmpeg refuses
+  fails, and so does every later frame of its group of pictures (GOP), which
+  is predicted from it: with ``"raise"`` its DecodeError, otherwise each is
+  recorded (``FrameInfo.action``) and set to 0 (``"fill"``, ``"recover"``)
+  or left out (``"skip"``); the GOPs after it decode as usual. A file cut
+  inside the stream keeps the header's frame count: the frames of the last
+  GOP (whose data the cut reaches, so their order and pixels cannot be
+  trusted) and those past it raise :class:`~dicomio.errors.TruncatedError`.
+  A constant-rate stream whose timestamps skip pictures (lost packets) keeps
+  their places: each skipped frame fails, and so do the GOPs around it,
+  instead of every later frame moving up one place.
 
 The image layer calls in at three places only: fragment setup, the frame loop
 of ``read`` and the predicted colour report.
@@ -25,6 +36,7 @@ of ``read`` and the predicted colour report.
 
 from __future__ import annotations
 
+import bisect
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -33,8 +45,9 @@ from typing import Any
 import numpy as np
 
 from ..backends import registry
-from ..errors import DecodeError, DicomioError
+from ..errors import DecodeError, DicomioError, TruncatedError
 from ..values import photometric
+from .tolerance import _ACTIONS, _failed
 
 __all__ = ["VideoFrames", "frame_time", "chunk_bounds", "gop_chunks"]
 
@@ -74,7 +87,8 @@ def chunk_bounds(image: Any) -> list[int] | None:
     video = getattr(image, "_video", None)
     if video is None or video.index is None:
         return None
-    return video.index.unit_bounds
+    bounds = video.index.unit_bounds
+    return [video.to_frame(b) for b in bounds[:-1]] + [image.n_frames]
 
 
 def gop_chunks(bounds: Sequence[int], min_frames: int) -> list[int]:
@@ -109,6 +123,14 @@ class VideoFrames:
         self.index: Any = None
         self.error: str | None = None
         self._decoder: Any = None
+        # The file ends inside the stream: frames from cut_from on are lost.
+        self.cut_from: int | None = None
+        self._cut_bytes: int | None = None
+        # Unit -> stream position where decoding it failed, and why.
+        self._broken: dict[int, tuple[int, DicomioError]] = {}
+        # Frames (display positions) whose pictures the stream lost; stream
+        # positions (the index's) leave them out.
+        self._lost: list[int] = []
         self._lock = threading.Lock()
         be = registry.get(_BACKEND)
         if not be.available():
@@ -129,9 +151,72 @@ class VideoFrames:
             # Opening succeeds (the header is fine); read() raises.
             image.warnings.append(f"the video stream cannot be read: {self.error}")
             return
-        self._adopt_stream()
+        self._lost = sorted(self.index.lost)
+        # A file that ends inside a fragment is cut; one that ends between
+        # items (no sequence delimiter) only when frames are missing too.
+        self._header_n = int(image.spec.number_of_frames)
+        cut = not getattr(image, "_from_dataset", False) and (
+            frags.cut is not None or (not frags.delimited and self._header_n > (
+                self.index.n_frames + len(self._lost))))
+        self._adopt_stream(cut)
+        if self._lost:
+            self._adopt_lost()
+        if cut:
+            self._adopt_cut(frags)
 
-    def _adopt_stream(self) -> None:
+    def to_frame(self, q: int) -> int:
+        """The frame (display position) of stream position ``q``."""
+        p = int(q)
+        for lost in self._lost:
+            if lost > p:
+                break
+            p += 1
+        return p
+
+    def _to_stream(self, p: int) -> int | None:
+        """The stream position of frame ``p``; None for a lost picture."""
+        k = bisect.bisect_left(self._lost, p)
+        if k < len(self._lost) and self._lost[k] == p:
+            return None
+        return p - k
+
+    def _adopt_lost(self) -> None:
+        """Lost pictures: they and the GOPs on either side of each fail."""
+        index, lost = self.index, self._lost
+        shown = ", ".join(str(p) for p in lost[:20]) + (", ..." if len(lost) > 20 else "")
+        self.image.warnings.append(
+            f"the video stream's timestamps skip {len(lost)} picture(s) (lost "
+            f"packets): frames {shown} are missing, and the groups of pictures "
+            "around them cannot be trusted (read with on_error='fill' for the "
+            "others)")
+        for p in lost:
+            q = p - bisect.bisect_left(lost, p)  # the next picture there is
+            # The group before the gap lost it, unless the gap is the leading
+            # pictures of an open group after it (a lost keyframe merges its
+            # group into the one before: one unit then).
+            near = {q - 1} if q < index.n_frames and not index.leading[
+                index.unit_of(q)] else {q - 1, q}
+            for pos in near & set(range(index.n_frames)):
+                unit = index.unit_of(pos)
+                self._broken[unit] = (index.first(unit), self._fail(
+                    f"the stream lost a picture of this group of pictures (frame "
+                    f"{p}: its timestamp is skipped)", p))
+
+    def _adopt_cut(self, frags: Any) -> None:
+        """A file cut inside the stream: the last GOP and what follows are lost."""
+        index, image = self.index, self.image
+        self.cut_from = index.first(len(index.starts) - 1)
+        if isinstance(frags.cut, tuple) and frags.cut[1]:
+            self._cut_bytes = int(frags.cut[1])
+        n = max(self._header_n, image.spec.number_of_frames)
+        image.spec = replace(image.spec, number_of_frames=n)
+        image.warnings.append(
+            f"the file ends inside the video stream: frames "
+            f"{self.to_frame(self.cut_from)} to "
+            f"{n - 1} are incomplete or missing (read with on_error='recover' "
+            "for the frames before)")
+
+    def _adopt_stream(self, cut: bool = False) -> None:
         """Make the image's spec say what the stream holds; warn where it differs."""
         image, index = self.image, self.index
         spec = image.spec
@@ -145,8 +230,8 @@ class VideoFrames:
             notes.append(f"(0028,0101) Bits Stored says {spec.bits_stored} but the "
                          f"stream has {bits}-bit samples; using {bits}")
         grey = photometric.family(spec.photometric) == "MONOCHROME"
-        n = index.n_frames
-        if n != spec.number_of_frames:
+        n = index.n_frames + len(self._lost)
+        if n != spec.number_of_frames and not cut:
             notes.append(f"(0028,0008) Number of Frames says {spec.number_of_frames} "
                          f"but the video stream holds {n} frames; using {n}")
         image.spec = replace(spec, rows=index.height, columns=index.width,
@@ -164,14 +249,22 @@ class VideoFrames:
         return registry.get(_BACKEND).load()["av"]
 
     def read_into(self, idx: Sequence[int], result: np.ndarray, want_rgb: bool,
-                  rescale: bool, threads: int | None) -> None:
+                  rescale: bool, threads: int | None, on_error: str = "raise") -> None:
         """Decode frames ``idx`` (display positions) into ``result[k]``.
 
-        ``result`` has the rescaled dtype when ``rescale`` is set.
+        ``result`` has the rescaled dtype when ``rescale`` is set. A frame
+        that fails raises, or with another ``on_error`` is recorded in its
+        FrameInfo and set to 0 (``finish`` warns, and drops it for skip).
         """
         if self.index is None:
-            raise self._fail(f"the video stream cannot be read: {self.error}",
+            err = self._fail(f"the video stream cannot be read: {self.error}",
                              idx[0] if len(idx) else None)
+            if on_error == "raise":
+                raise err
+            for k, i in enumerate(idx):
+                _failed(self.image, int(i), err, _ACTIONS[on_error])  # type: ignore[arg-type]
+                result[k] = 0
+            return
         slots: dict[int, list[int]] = {}
         for k, i in enumerate(idx):
             slots.setdefault(int(i), []).append(k)
@@ -182,7 +275,15 @@ class VideoFrames:
             for i in sorted(slots):
                 first = slots[i][0]
                 dest = result[first] if scratch is None else scratch
-                self._decode(i, dest, want_rgb, threads)
+                try:
+                    self._decode(i, dest, want_rgb, threads)
+                except DecodeError as exc:
+                    if on_error == "raise":
+                        raise
+                    _failed(self.image, i, exc, _ACTIONS[on_error])
+                    for k in slots[i]:
+                        result[k] = 0
+                    continue
                 if scratch is not None:
                     image.rescale(scratch, out=result[first])
                 elif rescale:
@@ -197,12 +298,31 @@ class VideoFrames:
         # decoded from the unit before it.
         return unit - 1 if unit and index.leading[unit] else unit
 
-    def _decode(self, i: int, dest: np.ndarray, want_rgb: bool,
+    def _decode(self, frame: int, dest: np.ndarray, want_rgb: bool,
                 threads: int | None) -> None:
+        """Decode ``frame`` (a display position) into ``dest``."""
         from ..backends.video import StreamDecoder, VideoStreamError
 
         index = self.index
+        i = self._to_stream(frame)
+        if i is None:
+            raise self._fail("the stream holds no picture for this frame: its "
+                             "timestamp is skipped (a lost packet)", frame)
+        if self.cut_from is not None and i >= self.cut_from:
+            raise self.image._err(
+                TruncatedError, "the file ends inside the video stream: this "
+                "frame's group of pictures (from frame "
+                f"{self.to_frame(self.cut_from)}) is cut (file truncated; read "
+                "with on_error='recover' for the frames before)", frame=frame,
+                tried=[(_BACKEND, "not run: the stream is cut")])
         unit = self._seek_unit(i)
+        broken = self._broken.get(index.unit_of(i))
+        if broken is not None and i >= broken[0]:
+            # Predicted from a frame that failed: decoding again fails again.
+            at = self.to_frame(broken[0])
+            raise self._fail(f"{broken[1].message}" + (
+                "" if at == frame else f" (at frame {at}, which this frame is "
+                "predicted from)"), frame)
         dec = self._decoder
         # Continue the decoder when it is not past frame i and restarting at
         # the unit's keyframe would not save work (its next frame is in the
@@ -215,14 +335,19 @@ class VideoFrames:
             dec.decode_to({i: dest}, i, self._converter(want_rgb))
         except VideoStreamError as exc:
             self._decoder = None
-            where = "" if exc.frame in (None, i) else f" (at frame {exc.frame})"
-            raise self._fail(f"{exc}{where}", i) from None
+            at = i if exc.frame is None else int(exc.frame)
+            where = "" if at == i else f" (at frame {self.to_frame(at)})"
+            err = self._fail(f"{exc}{where}", frame)
+            if index.unit_of(at) == index.unit_of(i):
+                self._broken[index.unit_of(i)] = (at, self._fail(
+                    str(exc), self.to_frame(at)))
+            raise err from None
         except DicomioError:
             self._decoder = None
             raise
         except Exception as exc:  # FFmpeg / PyAV failure outside decoding
             self._decoder = None
-            raise self._fail(f"{type(exc).__name__}: {exc}", i) from None
+            raise self._fail(f"{type(exc).__name__}: {exc}", frame) from None
 
     def _converter(self, want_rgb: bool) -> Callable[[Any, np.ndarray, int], None]:
         from ..backends.video import convert_frame
@@ -232,7 +357,7 @@ class VideoFrames:
         def convert(frame: Any, dest: np.ndarray, pos: int) -> None:
             notes: list[str] = []
             convert_frame(frame, dest, True, height, notes.append)
-            self._record(pos, notes, want_rgb)
+            self._record(self.to_frame(pos), notes, want_rgb)
 
         return convert
 

@@ -6,6 +6,12 @@ stack whose windows differ per slice looks as it does slice by slice in a
 viewer. ``window=`` applies one window to every slice. Slices without any
 VOI share one min..max, that of the modality values of every such slice read
 (an extra decoding pass), so the volume's greys agree between slices.
+
+``on_error`` (``"raise"``, ``"recover"`` or ``"fill"``) is the image's: a
+slice that fails is the display image of what was recovered (0 where nothing
+was), listed in ``series.failed_slices`` and summed up in one warning, as
+``Series.read`` does. ``"skip"`` is refused: a displayed volume keeps every
+slice asked for.
 """
 
 from __future__ import annotations
@@ -32,7 +38,7 @@ def _merge(records: list[dict[str, Any]]) -> dict[str, Any]:
 def read_series_display(series: Any, picks: Sequence[int], *, window: Any = None,
                         voi: int | None = None, threads: int | None = None,
                         backend: Any = None, memory_limit: int | None = None,
-                        limit: int) -> np.ndarray:
+                        limit: int, on_error: str = "raise") -> np.ndarray:
     """The display images of slices ``picks`` of ``series``, as one uint8 array.
 
     Sets ``series.display_record`` to what was applied (the first slice's
@@ -40,7 +46,12 @@ def read_series_display(series: Any, picks: Sequence[int], *, window: Any = None
     """
     from ..image import DicomImage
     from ..values import display as _display
+    from .failures import finish
 
+    if on_error == "skip":
+        raise ValueError("display=True reads every slice asked for: use "
+                         "on_error='fill' or 'recover', not 'skip'")
+    failed: dict[int, Any] = {}
     by_file: dict[str, list[tuple[int, int]]] = {}
     for pos, s in enumerate(picks):
         path, frame = series.slices[s]
@@ -50,8 +61,10 @@ def read_series_display(series: Any, picks: Sequence[int], *, window: Any = None
     inner = max(1, (threads or os.cpu_count() or 1) // workers)
 
     def open_image(path: str) -> Any:
-        return DicomImage(path, backend=backend, threads=inner,
-                          memory_limit=memory_limit)
+        img = DicomImage(path, backend=backend, threads=inner,
+                         memory_limit=memory_limit)
+        img._quiet_failures = True  # one warning for the series, below
+        return img
 
     def survey(job: tuple[str, list[tuple[int, int]]]) -> tuple[Any, Any]:
         with open_image(job[0]) as img:
@@ -59,7 +72,8 @@ def read_series_display(series: Any, picks: Sequence[int], *, window: Any = None
             rng = None
             if plan.needs_range:
                 rng = _display.value_range(img, [f for _, f in job[1]],
-                                           threads=inner, backend=backend)
+                                           threads=inner, backend=backend,
+                                           on_error=on_error)
             return plan.frame_shape, rng
 
     with ThreadPoolExecutor(workers) as pool:
@@ -85,11 +99,13 @@ def read_series_display(series: Any, picks: Sequence[int], *, window: Any = None
                 arr, rec = _display.read_display(
                     img, [f for _, f in job[1]], window=window, voi=voi,
                     out=out[a:b] if direct else None, threads=inner,
-                    backend=backend, value_range=value_range)
+                    backend=backend, value_range=value_range, on_error=on_error)
+                gone = img.failed_frames
+                failed.update({pos: gone[f] for pos, f in job[1] if f in gone})
             if not direct:
                 out[targets] = arr
             return rec
 
         records = list(pool.map(show, jobs))
     series.display_record = _merge(records) if records else {}
-    return out
+    return finish(series, picks, out, failed, on_error)

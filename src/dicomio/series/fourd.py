@@ -321,22 +321,24 @@ def read_volumes(series: Any, index: Any, read_recs: Callable[..., np.ndarray],
 
 def volume_task(items: Sequence[tuple[str, int, tuple[float, float] | None]],
                 mosaic: MosaicLayout | None, tile: int | None, dtype: str,
-                color: str, backend: Any) -> np.ndarray:
+                color: str, backend: Any, on_error: str = "raise") -> np.ndarray:
     """Decode one volume (or one mosaic tile) from ``(path, frame, rescale)`` items.
 
     Picklable, for dask: what :meth:`Series.slice_tasks` hands out for a
-    series with a layout.
+    series with a layout. ``on_error`` (``"raise"``, ``"recover"`` or
+    ``"fill"``) is :meth:`DicomImage.read`'s: each file read warns about its
+    own failed frames, whose missing rows are 0 after the rescale.
     """
     from ..image import DicomImage
-    from ..values.rescale import apply_rescale
+    from . import lazy
 
-    parts = []
-    for path, frame, params in items:
-        with DicomImage(path, backend=backend, color=color) as img:
-            arr = img.read(frame)
-        parts.append(apply_rescale(arr, params, np.dtype(dtype))
-                     if params is not None else arr.astype(dtype, copy=False))
-    stack = np.stack(parts)
+    def open_image(path: str) -> Any:
+        return DicomImage(path, backend=backend, color=color)
+
+    with open_image(items[0][0]) as img:
+        frame_shape = tuple(img.frame_shape)
+    stack = lazy.decode_items(items, frame_shape, dtype, open_image, close=True,
+                              on_error=on_error)
     if mosaic is not None:
         stack = demosaic(stack, mosaic)[0]
         if tile is not None:
@@ -344,22 +346,30 @@ def volume_task(items: Sequence[tuple[str, int, tuple[float, float] | None]],
     return stack
 
 
-def tasks(series: Any, rescale: bool, color: str, backend: Any, dtype: np.dtype[Any]
-          ) -> list[functools.partial[np.ndarray]]:
+def tasks(series: Any, rescale: bool, color: str, backend: Any, dtype: np.dtype[Any],
+          on_error: str = "raise") -> list[functools.partial[np.ndarray]]:
     """One task per item of axis 0 of :meth:`Series.read` (volumes, or tiles)."""
     layout: Layout = series.layout
+    items = volume_items(series, rescale)
+    if not layout.four_d:
+        return [functools.partial(volume_task, items[:1], layout.mosaic, k,
+                                  dtype.str, color, backend, on_error=on_error)
+                for k in range(layout.n_slices)]
+    per = layout.records_per_volume
+    return [functools.partial(volume_task, items[v * per:(v + 1) * per],
+                              layout.mosaic, None, dtype.str, color, backend,
+                              on_error=on_error)
+            for v in range(layout.n_volumes)]
+
+
+def volume_items(series: Any, rescale: bool
+                 ) -> list[tuple[str, int, tuple[float, float] | None]]:
+    """``(path, frame, rescale)`` per record, in volume order (rescale None: none)."""
     items = []
     for r in series._recs:
         p = r.rescale if rescale and r.rescale not in (None, (1.0, 0.0)) else None
         items.append((r.path, r.frame, p))
-    if not layout.four_d:
-        return [functools.partial(volume_task, items[:1], layout.mosaic, k,
-                                  dtype.str, color, backend)
-                for k in range(layout.n_slices)]
-    per = layout.records_per_volume
-    return [functools.partial(volume_task, items[v * per:(v + 1) * per],
-                              layout.mosaic, None, dtype.str, color, backend)
-            for v in range(layout.n_volumes)]
+    return items
 
 
 # ---------------------------------------------------------------------------

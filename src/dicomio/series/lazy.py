@@ -121,6 +121,7 @@ def read_slice(
     backend: str | Sequence[str] | None = None,
     rescale: tuple[float, float] | None = None,
     dtype: Any = None,
+    on_error: str = "raise",
 ) -> np.ndarray:
     """Decode one frame of one file; a pure function a dask task can call.
 
@@ -138,6 +139,9 @@ def read_slice(
         Linear modality LUT to apply (see :meth:`Series.slice_tasks`).
     dtype : dtype, optional
         Cast the result to this dtype.
+    on_error : {"raise", "recover", "fill"}
+        As for :meth:`DicomImage.read` (a failed frame warns, and its
+        missing rows are 0 after the rescale too).
 
     Returns
     -------
@@ -146,13 +150,19 @@ def read_slice(
     """
     from ..image import DicomImage
 
+    if on_error == "skip":
+        raise ValueError("read_slice returns one frame: on_error='skip' has "
+                         "nothing to leave out; use 'fill' or 'recover'")
     with DicomImage(path, backend=backend, color=color) as img:
-        arr = img.read(frame)
+        arr = img.read(frame, on_error=on_error)
+        missing = img.failed_frames.get(int(frame) % img.n_frames)
     if rescale is not None:
         arr = _rescale.apply_rescale(arr, rescale, np.dtype(dtype) if dtype is not None
                                      else np.dtype(np.float32))
     elif dtype is not None:
         arr = arr.astype(dtype, copy=False)
+    if missing is not None and missing.missing_rows is not None:
+        arr[missing.missing_rows[0]:missing.missing_rows[1]] = 0
     return arr
 
 
@@ -378,19 +388,23 @@ def chunked_array(
 
 
 def slice_tasks(series: Series, *, rescale: bool, color: str,
-                backend: Any) -> list[functools.partial[np.ndarray]]:
+                backend: Any, on_error: str = "raise"
+                ) -> list[functools.partial[np.ndarray]]:
     """One picklable zero-argument callable per item of axis 0 of ``series.read()``.
 
     :func:`read_slice` bound to one ``(path, frame)``, or for a series with a
     layout (4-D, mosaic) one volume reader per item (:func:`.fourd.tasks`).
+    ``on_error`` (not ``"skip"``) goes to every task.
     """
+    decode_options(rescale, color, backend, 1, on_error)  # a bad value fails here
     if series.layout is not None:
         from . import fourd
 
         raw = series._probe(color, backend)[0]
         dtype = series.rescaled_dtype(color, backend) if rescale else raw
-        return fourd.tasks(series, rescale, color, backend, dtype)
+        return fourd.tasks(series, rescale, color, backend, dtype, on_error)
     items, dtype, _ = series_items(series, rescale=rescale, color=color, backend=backend)
     return [functools.partial(read_slice, path, frame, color=color,
-                              backend=backend, rescale=params, dtype=dtype)
+                              backend=backend, rescale=params, dtype=dtype,
+                              on_error=on_error)
             for path, frame, params in items]

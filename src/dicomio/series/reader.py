@@ -339,12 +339,11 @@ class Series:
         if display:
             from .display import read_series_display
 
-            if on_error != "raise":
-                raise ValueError("display=True reads series with on_error='raise'")
             vol = read_series_display(self, picks, window=window, voi=voi,
                                       threads=threads, backend=backend,
                                       memory_limit=memory_limit,
-                                      limit=memory_limit or _memory_limit())
+                                      limit=memory_limit or _memory_limit(),
+                                      on_error=on_error)
             return vol[0] if scalar else vol
         return _read_records(self, picks, scalar, **options)
 
@@ -358,15 +357,18 @@ class Series:
         rescale: bool = False,
         color: str = "rgb",
         backend: str | Sequence[str] | None = None,
+        on_error: str = "raise",
     ) -> list[functools.partial[np.ndarray]]:
         """One picklable zero-argument callable per slice (for dask).
 
         Each is :func:`read_slice` bound to one ``(path, frame)``, returning an
         array of the dtype :meth:`read` would use, so chunks agree. For a
         series with a :attr:`layout`, one callable per item of axis 0 of
-        :meth:`read` (a volume, or a slice of a single mosaic).
+        :meth:`read` (a volume, or a slice of a single mosaic). ``on_error``
+        (``"raise"``, ``"recover"`` or ``"fill"``) as for :meth:`read`.
         """
-        return slice_tasks(self, rescale=rescale, color=color, backend=backend)
+        return slice_tasks(self, rescale=rescale, color=color, backend=backend,
+                           on_error=on_error)
 
 def _label(series: Series) -> str:
     bits = [f"series {series.number}" if series.number is not None else "series"]

@@ -261,13 +261,15 @@ class _Chunks:
 
 
 def value_range(img: Any, idx: Sequence[int], *, threads: int | None = None,
-                backend: Any = None) -> tuple[float, float] | None:
+                backend: Any = None, on_error: str = "raise"
+                ) -> tuple[float, float] | None:
     """The min..max modality values of frames ``idx`` of a grey image, or None
-    (colour, palette or no frames). Decodes the frames (a few at a time)."""
+    (colour, palette or no frames). Decodes the frames (a few at a time),
+    ``on_error`` as :meth:`DicomImage.read` (not ``"skip"``)."""
     plan = DisplayPlan(img.dataset, img.spec)
     if plan.kind != "grey" or not len(idx):
         return None
-    lo, hi = _Chunks(img, idx, threads, backend).raw_range()
+    lo, hi = _Chunks(img, idx, threads, backend, on_error).raw_range()
     return plan.modality_range(lo, hi, idx[0])
 
 
