@@ -131,10 +131,9 @@ def _scan(buf: memoryview, margin: int) -> str | None:
     arr = np.frombuffer(buf, np.uint8)
     tiles: dict[int, _Header] = {}
     bounds: dict[int, tuple[int, int] | None] = {}
-    part = 0
     # Each pass moves pos on by Psot >= 14 bytes: bounded by n / 14.
     while pos + 12 <= n and buf[pos] == 0xFF and buf[pos + 1] == _SOT:
-        lsot, tile, psot = struct.unpack_from(">HHI", buf, pos + 2)
+        lsot, tile, psot, tpart = struct.unpack_from(">HHIB", buf, pos + 2)
         if lsot != 10:
             return None
         end = _eoc(buf) if psot == 0 else pos + psot
@@ -155,13 +154,12 @@ def _scan(buf: memoryview, margin: int) -> str | None:
                 start, length = run
                 blocks = f", {extra} for its code-blocks" if extra else ""
                 return (f"{length} zero bytes in a row at byte {base + sod + 2 + start} "
-                        f"(tile {tile}, tile-part {part}), where a legal stream holds "
+                        f"(tile {tile}, tile-part {tpart}), where a legal stream holds "
                         f"at most {limit} (one per packet of the tile, {packets}"
                         f"{blocks}, and {margin} to spare)")
         if psot == 0:
             break
         pos = end
-        part += 1
     return None
 
 
