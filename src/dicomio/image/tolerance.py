@@ -92,7 +92,8 @@ def frame_worker(img: DicomImage, idx: Sequence[int], result: np.ndarray,
 def _failed(img: DicomImage, i: int, exc: DecodeError, action: str) -> None:
     fi = FrameInfo(i, "", {}, list(exc.tried), error=exc.message, action=action,
                    missing_rows=(0, img.spec.rows),
-                   missing_bytes=getattr(exc, "missing_bytes", None))
+                   missing_bytes=getattr(exc, "missing_bytes", None),
+                   damaged=isinstance(exc, DamagedStreamError))
     with img._lock:
         img._infos[i] = fi
 
