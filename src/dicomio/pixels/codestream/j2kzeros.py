@@ -114,9 +114,9 @@ def _scan(buf: memoryview, margin: int) -> str | None:
 
     base = 0
     if bytes(buf[:12]) == _JP2_SIGNATURE:
-        for btype, start, end, _cut in _boxes(buf, "JP2"):
+        for btype, start, box_end, _cut in _boxes(buf, "JP2"):
             if btype == b"jp2c":
-                base, buf = start, buf[start:end]
+                base, buf = start, buf[start:box_end]
                 break
         else:
             return None
