@@ -240,3 +240,16 @@ def test_no_multi_layer_or_tiled_stream_is_judged_damaged(options):
         Image.fromarray((arr >> 4).astype(np.uint8)).save(buf, format="JPEG2000",
                                                           no_jp2=True, **options)
         assert j2k_zero_run(buf.getvalue()) is None
+
+
+def test_a_header_asking_for_endless_work_is_not_judged():
+    # 16384 components in each of thousands of one-pixel tiles: the bound
+    # would take minutes to work out, so the stream is left to the decoders.
+    csiz = 16384
+    siz = (b"\xff\x51" + (38 + 3 * csiz).to_bytes(2, "big") + bytes(2)
+           + b"".join(v.to_bytes(4, "big") for v in (4096, 4096, 0, 0, 1, 1, 0, 0))
+           + csiz.to_bytes(2, "big") + b"\x07\x01\x01" * csiz)
+    cod = b"\xff\x52\x00\x0c\x00\x00\x00\x01\x00\x05\x04\x04\x00\x01"
+    parts = b"".join(b"\xff\x90\x00\x0a" + t.to_bytes(2, "big") + (16).to_bytes(4, "big")
+                     + b"\x00\x01\xff\x93\x00\x00" for t in range(5000))
+    assert j2k_zero_run(b"\xff\x4f" + siz + cod + parts + b"\xff\xd9") is None

@@ -53,6 +53,9 @@ _SOC, _SIZ, _COD, _COC, _SOT, _SOD = 0x4F, 0x51, 0x52, 0x53, 0x90, 0x93
 _BYPASS = 0x01  # code-block style: selective arithmetic coding bypass
 _HT = 0xC0  # code-block style: HT (0x40), or HT and Part 1 mixed (0x80)
 _MAX_GROUPS = 64  # candidate regions checked one by one before a full scan
+# Tiles x components whose bound may be worked out (a hostile header can ask
+# for 16384 components in each of thousands of tiles): past it, not judged.
+_MAX_WORK = 200_000
 
 
 class _Coding(NamedTuple):
@@ -144,6 +147,8 @@ def _scan(buf: memoryview, margin: int) -> str | None:
         if sod is None:
             return None
         if tile not in bounds:
+            if len(siz.subsampling) * (len(bounds) + 1) > _MAX_WORK:
+                return None
             bounds[tile] = _tile_bound(siz, main, hdr, tile)
         found = bounds[tile]
         if found is not None:
