@@ -3,7 +3,8 @@
 One 12-bit CT-like frame (2048 x 2048; 512 x 512 with ``--quick``) encoded by
 dicomio as JPEG 2000, HTJ2K, JPEG-LS and JPEG lossless, then damaged the ways
 real files are: the codestream cut at 60 %, its end marker (EOC / EOI)
-missing, a quarter of the coded data zeroed, a marker corrupted. Each tool
+missing, a quarter of the coded data zeroed, 4 KiB of it zeroed (a lost
+network buffer), one 512-byte sector of it zeroed, a marker corrupted. Each tool
 opens the damaged file from a path and is timed until it raises (or returns
 pixels: the table says which), next to its own time for the intact file.
 Tools: dicomio (``DicomImage.read``), pydicom (``dcmread().pixel_array`` with
@@ -67,6 +68,19 @@ def _zeroed(frame: bytes) -> bytes:
     return frame[:a] + bytes(n) + frame[a + n :]
 
 
+def _zeroed_4k(frame: bytes) -> bytes:
+    at = len(frame) // 2 - 2048
+    return frame[:at] + bytes(4096) + frame[at + 4096 :]
+
+
+def _zeroed_sector(frame: bytes) -> bytes:
+    # One 512-byte block at a multiple of 512 in the middle of the frame.
+    # HTJ2K can legally hold that many zero bytes (raw MagSgn bits), so
+    # dicomio cannot judge it there: the table shows what happens then.
+    at = len(frame) // 2 // 512 * 512
+    return frame[:at] + bytes(512) + frame[at + 512 :]
+
+
 def _bad_marker(frame: bytes) -> bytes:
     # J2K: the tile-part's SOD marker turned into FF 94 (after the main
     # header); JPEG / JPEG-LS: a reserved marker FF 02 in the coded data.
@@ -81,6 +95,8 @@ DAMAGE: dict[str, Callable[[bytes], bytes]] = {
     "cut at 60 %": _cut,
     "no end marker": _no_end,
     "coded data zeroed": _zeroed,
+    "4 KiB zeroed": _zeroed_4k,
+    "512 B sector zeroed": _zeroed_sector,
     "corrupt marker": _bad_marker,
 }
 

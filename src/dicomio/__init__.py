@@ -19,6 +19,7 @@ from typing import Any
 from .errors import (
     BackendUnavailableError,
     CodestreamError,
+    DamagedStreamError,
     DecodeError,
     DicomioError,
     EncodeError,
@@ -51,6 +52,7 @@ __all__ = [
     "BackendUnavailableError",
     "DecodeError",
     "TruncatedError",
+    "DamagedStreamError",
     "FrameIndexError",
     "MemoryLimitError",
     "SeriesError",

@@ -17,6 +17,7 @@ __all__ = [
     "BackendUnavailableError",
     "DecodeError",
     "TruncatedError",
+    "DamagedStreamError",
     "FrameIndexError",
     "MemoryLimitError",
     "SeriesError",
@@ -127,6 +128,18 @@ class TruncatedError(DecodeError):
 def _rebuild_truncated(message, path, frame, ts, tried, missing):  # type: ignore[no-untyped-def]
     return TruncatedError(message, path=path, frame=frame, transfer_syntax=ts,
                           tried=tried, missing_bytes=missing)
+
+
+class DamagedStreamError(DecodeError):
+    """A frame's codestream is damaged in a way its decoders do not report.
+
+    Raised before any decoder runs, for damage the stream's own structure
+    proves but decoders turn into wrong pixels without an error: today a
+    run of zero bytes in JPEG 2000 / HTJ2K coded data longer than any
+    encoder writes there (overwritten data, read as empty packets). Read
+    with ``on_error="recover"`` to get the decoder's pixels anyway (see
+    ``docs/robustness.md``).
+    """
 
 
 class FrameIndexError(DicomioError, IndexError, ValueError):

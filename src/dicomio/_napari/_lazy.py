@@ -278,6 +278,10 @@ def notify_failed(path: str, frame: int, info: Any) -> None:
         from napari.utils.notifications import show_warning
     except ImportError:  # pragma: no cover - the reader runs inside napari
         return
+    if info.damaged and info.missing_rows is None:
+        show_warning(f"{path}: frame {frame} has a damaged codestream and is shown "
+                     f"as the decoder returned it (the pixels may be wrong): {info.error}")
+        return
     what = ("shown with the missing rows as 0" if info.action == "recovered"
             else "shown as 0")
     show_warning(f"{path}: frame {describe(frame, info)} could not be decoded "

@@ -4,7 +4,8 @@
 codestream header against the DICOM header, and tries the capable backends in
 order (a codec that fails with its own threads is tried once more without;
 backends on a codec library that already failed on the frame, or a frame whose
-codestream every capable library refuses, are not run: :mod:`.failfast`),
+codestream every capable library refuses or whose coded data were zeroed, are
+not run: :mod:`.failfast`),
 writing straight into the caller's slice; uncompressed little-endian frames
 skip all that with one read (:meth:`FrameDecoding._native_into`). Every frame
 leaves a :class:`~dicomio.image.FrameInfo`. :func:`_run_parallel` spreads
@@ -23,7 +24,7 @@ import numpy as np
 
 from ..backends import _guard, registry
 from ..backends._base import Backend, Decoded, FrameContext
-from ..errors import DecodeError, DicomioError, MemoryLimitError
+from ..errors import DamagedStreamError, DecodeError, DicomioError, MemoryLimitError
 from ..pixels import codestream
 from ..values import photometric
 from . import failfast
@@ -85,9 +86,10 @@ class FrameDecoding(FrameLayout):
 
     def _decode_into(self, i: int, dest: np.ndarray, cands: list[Backend],
                      want_rgb: bool, codec_threads: int | None = None,
-                     data: bytes | None = None) -> FrameInfo:
+                     data: bytes | None = None, damaged_ok: bool = False) -> FrameInfo:
         """Decode frame ``i`` into ``dest``; ``data``: these bytes instead of the
-        file's (a truncated frame's remains, :mod:`dicomio.image.tolerance`)."""
+        file's (a truncated frame's remains, :mod:`dicomio.image.tolerance`);
+        ``damaged_ok``: decode a stream :func:`failfast.damaged` refuses."""
         spec = self.spec
         if data is None:
             # A frame the file ends inside, or a codestream without its end,
@@ -115,6 +117,11 @@ class FrameDecoding(FrameLayout):
                 why = failfast.doomed(data, info, fam, cands)
                 if why:
                     raise self._err(DecodeError, why, frame=i, tried=_not_tried(cands))
+                # The stream proves damage the decoders would not report.
+                why = None if damaged_ok else failfast.damaged(data, fam)
+                if why:
+                    raise self._err(DamagedStreamError, why, frame=i,
+                                    tried=_not_tried(cands))
         stream, cs_label, notes, mislabelled = photometric.decide(spec, info)
         opts: dict[str, Any] = {}
         if (spec.bits_allocated == 1 and not self.transfer_syntax.encapsulated

@@ -11,6 +11,10 @@ what they accept. Two things make the rest of the list pointless:
   would fail the same way (:class:`LibraryFailures`). A backend on another
   library is still tried: that is what fallback is for.
 
+And one thing makes trying any backend wrong: the codestream shows damage
+its decoders would turn into wrong pixels without an error (:func:`damaged`:
+zeroed JPEG 2000 / HTJ2K coded data).
+
 The frame's :class:`~dicomio.errors.DecodeError` lists each backend that was
 not run and why.
 """
@@ -23,7 +27,7 @@ from typing import Any
 from ..backends._base import OPENJPEG, Backend, Unsupported
 from ..pixels import codestream
 
-__all__ = ["LibraryFailures", "blames_library", "doomed"]
+__all__ = ["LibraryFailures", "blames_library", "damaged", "doomed"]
 
 
 def blames_library(exc: BaseException) -> bool:
@@ -118,3 +122,29 @@ def doomed(data: Any, info: Any, family: str, cands: Sequence[Backend]) -> str |
         return None
     return (f"{problem}; every capable backend is built on OpenJPEG, which "
             "refuses such a stream")
+
+
+def damaged(data: Any, family: str) -> str | None:
+    """Why the frame's codestream is damaged although its decoders would not say so.
+
+    A run of zero bytes in JPEG 2000 / HTJ2K coded data longer than the
+    tile's packets and code-blocks explain
+    (:func:`~dicomio.pixels.codestream.j2k_zero_run`): overwritten data that
+    OpenJPEG reads as empty packets and OpenJPH reports only through a
+    callback imagecodecs ignores, so every backend returns wrong pixels
+    without an error. JPEG and JPEG-LS are not judged this way: zero runs
+    are legitimate there (thousands of bytes in lossless JPEG of flat areas).
+
+    Returns
+    -------
+    str or None
+        The reason, for the frame's DamagedStreamError; None to decode.
+    """
+    if family not in ("jpeg2k", "htj2k"):
+        return None
+    run = codestream.j2k_zero_run(data)
+    if run is None:
+        return None
+    return (f"the codestream is damaged: {run}. Its coded data were overwritten "
+            "with zeros, which decoders read as empty packets: they return wrong "
+            "pixels without an error (read with on_error='recover' to get them anyway)")

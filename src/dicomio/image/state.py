@@ -48,10 +48,11 @@ class FrameInfo:
         Why the frame failed, when a read with ``on_error`` other than
         ``"raise"`` went on without it (None: decoded whole).
     action : {None, "recovered", "filled", "skipped"}
-        What that read did instead: kept what a truncated frame holds
-        (``"recovered"``), set the frame to 0 (``"filled"``), or left it out
-        of the result (``"skipped"``). ``backend`` is ``""`` and
-        ``photometric`` empty when nothing was decoded.
+        What that read did instead: kept what a truncated frame holds, or
+        what the decoder made of a damaged stream (``"recovered"``), set the
+        frame to 0 (``"filled"``), or left it out of the result
+        (``"skipped"``). ``backend`` is ``""`` and ``photometric`` empty when
+        nothing was decoded.
     missing_rows : (int, int) or None
         ``(first, stop)``: the rows set to 0 (every row for a filled or
         skipped frame); None for a recovered frame when the codec does not
@@ -63,6 +64,11 @@ class FrameInfo:
         Why the pixels may be wrong although a backend decoded them: another
         codec library refused the same stream as corrupt. Each read sums such
         frames up in one :class:`DicomioWarning`.
+    damaged : bool
+        The codestream is damaged in a way the decoders do not report
+        (:class:`~dicomio.errors.DamagedStreamError`); a recovered frame holds
+        the decoder's pixels, which may be wrong anywhere (``missing_rows``
+        None).
     """
 
     index: int
@@ -74,6 +80,7 @@ class FrameInfo:
     missing_rows: tuple[int, int] | None = None
     missing_bytes: int | None = None
     doubt: str | None = None
+    damaged: bool = False
 
 
 def check_color(color: str) -> None:

@@ -16,7 +16,9 @@ the frame's :class:`~dicomio.image.FrameInfo` (``error``, ``action``,
 ``"recover"``
     as ``"fill"``, but a frame the file ends inside keeps what its bytes
     hold: the complete rows of uncompressed data, the rows a codec decodes
-    from a cut stream (libjpeg-turbo), and the rest is set to 0.
+    from a cut stream (libjpeg-turbo), and the rest is set to 0; a frame
+    whose codestream is damaged where the decoders do not notice
+    (:class:`~dicomio.errors.DamagedStreamError`) keeps the decoder's pixels.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..errors import DecodeError, TruncatedError
+from ..errors import DamagedStreamError, DecodeError, TruncatedError
 from .state import DicomioWarning, FrameInfo
 
 if TYPE_CHECKING:
@@ -71,6 +73,8 @@ def frame_worker(img: DicomImage, idx: Sequence[int], result: np.ndarray,
                 raise
             if on_error == "recover" and isinstance(exc, TruncatedError):
                 good = _recover(img, i, dest, cands, want_rgb, exc)
+            elif on_error == "recover" and isinstance(exc, DamagedStreamError):
+                good = _decode_damaged(img, i, dest, cands, want_rgb, alone, exc)
             else:
                 _failed(img, i, exc, _ACTIONS[on_error])
                 result[k] = 0
@@ -88,7 +92,8 @@ def frame_worker(img: DicomImage, idx: Sequence[int], result: np.ndarray,
 def _failed(img: DicomImage, i: int, exc: DecodeError, action: str) -> None:
     fi = FrameInfo(i, "", {}, list(exc.tried), error=exc.message, action=action,
                    missing_rows=(0, img.spec.rows),
-                   missing_bytes=getattr(exc, "missing_bytes", None))
+                   missing_bytes=getattr(exc, "missing_bytes", None),
+                   damaged=isinstance(exc, DamagedStreamError))
     with img._lock:
         img._infos[i] = fi
 
@@ -119,7 +124,7 @@ def _recover(img: DicomImage, i: int, dest: np.ndarray, cands: list[Backend],
     fi: FrameInfo | None = None
     if data and good != 0:
         try:
-            img._decode_into(i, dest, cands, want_rgb, None, data=data)
+            img._decode_into(i, dest, cands, want_rgb, None, data=data, damaged_ok=True)
         except DecodeError as again:
             fi = FrameInfo(i, "", {}, list(again.tried),
                            error=f"{exc.message}; what is there does not decode "
@@ -140,6 +145,28 @@ def _recover(img: DicomImage, i: int, dest: np.ndarray, cands: list[Backend],
     with img._lock:
         img._infos[i] = fi
     return rows if good is None else good
+
+
+def _decode_damaged(img: DicomImage, i: int, dest: np.ndarray, cands: list[Backend],
+                    want_rgb: bool, alone: int | None, exc: DamagedStreamError) -> int:
+    """Decode damaged frame ``i`` anyway: the decoder's pixels, reported as
+    recovered (which rows are wrong nobody can tell); the number of good rows."""
+    rows = img.spec.rows
+    try:
+        img._decode_into(i, dest, cands, want_rgb, alone, damaged_ok=True)
+    except DecodeError as again:
+        fi = FrameInfo(i, "", {}, list(again.tried), missing_rows=(0, rows),
+                       error=f"{exc.message}; the decoders refused it too "
+                             f"({again.message})")
+        dest[...] = 0
+    else:
+        fi = img._infos[i]
+        fi.error = exc.message
+    fi.action = "recovered"
+    fi.damaged = True
+    with img._lock:
+        img._infos[i] = fi
+    return rows if fi.missing_rows is None else 0
 
 
 def _complete_rows(img: DicomImage, i: int, have: int) -> int:
@@ -269,11 +296,15 @@ def failed_summary(n: int, failed: Sequence[tuple[int, FrameInfo]], *,
                    unit: str = "frame") -> str:
     """``"2 of 3 frames failed; 2 were filled with 0: 1, 2"``: the warning's words."""
     parts = []
-    for action, say in (("skipped", "were left out"),
-                        ("filled", "were filled with 0"),
-                        ("recovered", "are incomplete (the file is truncated) and "
-                                      "were recovered, the missing rows set to 0")):
-        these = [(i, fi) for i, fi in failed if fi.action == action]
+    for action, damaged, say in (
+            ("skipped", None, "were left out"),
+            ("filled", None, "were filled with 0"),
+            ("recovered", False, "are incomplete (the file is truncated) and were "
+                                 "recovered, the missing rows set to 0"),
+            ("recovered", True, "have a damaged codestream and were recovered as "
+                                "the decoder returned them (the pixels may be wrong)")):
+        these = [(i, fi) for i, fi in failed if fi.action == action
+                 and damaged in (None, fi.damaged)]
         if not these:
             continue
         named = [describe(i, fi) if action == "recovered" else str(i)
@@ -287,6 +318,8 @@ def failed_summary(n: int, failed: Sequence[tuple[int, FrameInfo]], *,
 def describe(i: int, fi: FrameInfo) -> str:
     """``"5 (rows 12-19 missing)"``: a failed frame in a few words."""
     rows = fi.missing_rows
+    if rows is None and fi.damaged:
+        return str(i)  # the decoder's pixels: which are wrong, nobody knows
     if rows is None:
         return f"{i} (rows unknown)"
     if rows[0] >= rows[1]:

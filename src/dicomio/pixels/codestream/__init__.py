@@ -17,7 +17,7 @@ ISO 18181-1 and -2 (JPEG XL codestream and container), DICOM PS3.5 Annex G
 
 Each codec has its module (``jpeg``, ``j2k``, ``rle``, ``jxl``; ``process``
 says which T.81 process a JPEG stream uses and whether its Transfer Syntax
-allows it); this
+allows it; ``j2kzeros`` finds zeroed J2K coded data); this
 package dispatches on the Transfer Syntax family and re-exports their records
 and parsers.
 """
@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 from ...errors import CodestreamError
 from ._common import _JP2_SIGNATURE, _JXL_SIGNATURE, _buffer
 from .j2k import J2KInfo, j2k_cut_short, parse_j2k
+from .j2kzeros import ZERO_RUN_MARGIN, j2k_zero_run
 from .jpeg import JpegInfo, parse_jpeg
 from .jxl import JXLInfo, parse_jxl
 from .process import JpegProcess, jpeg_process, process_mismatch, upsampling_note
@@ -48,6 +49,8 @@ __all__ = [
     "parse_jpeg",
     "parse_j2k",
     "j2k_cut_short",
+    "j2k_zero_run",
+    "ZERO_RUN_MARGIN",
     "parse_rle",
     "parse_jxl",
     "parse",
