@@ -2,7 +2,7 @@
 
 Every installed backend for the syntax decodes most of these frames without
 an error and returns wrong pixels (OpenJPEG reads the zeros as empty
-packets; OpenJPH's error is printed and ignored by imagecodecs). dicomio
+packets; OpenJPH often says nothing either). dicomio
 refuses such a frame before any backend runs
 (:class:`dicomio.DamagedStreamError`); ``on_error="recover"`` returns the
 decoder's own pixels and says so; ``"skip"`` and ``"fill"`` treat it as any
@@ -66,9 +66,11 @@ def _silent(syntax: str, defect: str, backend: str) -> str | None:
         return "jpeg2k"
     if syntax == "HTJ2K":  # irreversible HTJ2K: OpenJPEG alone, and it refuses
         return None
-    if backend == "imagecodecs":
-        return "htj2k"  # OpenJPH
-    return "jpeg2k" if defect == "sector" else None
+    if defect != "sector":
+        # OpenJPH fails on these (dicomio raises the error imagecodecs only
+        # reports, backends/_unraisable.py), and OpenJPEG refuses them.
+        return None
+    return "htj2k" if backend == "imagecodecs" else "jpeg2k"
 
 
 def _library_decode(kind: str, cs: bytes) -> np.ndarray:

@@ -9,6 +9,7 @@ an unmarked RGB stream) and the core fixes sign and precision afterwards
 
 from __future__ import annotations
 
+import functools
 from types import MappingProxyType
 from typing import Any
 
@@ -28,6 +29,7 @@ from ._base import (
     family_syntaxes,
     require_eoi,
 )
+from ._unraisable import raised_in
 
 __all__ = ["ImagecodecsBackend", "backend"]
 
@@ -171,11 +173,16 @@ def _jpeg2k(ic: Any, data: bytes, ctx: FrameContext) -> Decoded:
     return Decoded(arr, _plain(ctx))
 
 
+def _openjph(ic: Any, data: bytes, **kwargs: Any) -> Any:
+    # OpenJPH's errors are printed and ignored inside imagecodecs: raise them.
+    return raised_in("imagecodecs._htj2k.", ic.htj2k_decode, data, **kwargs)
+
+
 def _htj2k(ic: Any, data: bytes, ctx: FrameContext) -> Decoded:
     if getattr(ctx.info, "reversible", True):
         try:
-            return Decoded(_into(ic.htj2k_decode, data, _j2k_out(ctx), planar=False),
-                           _plain(ctx))
+            return Decoded(_into(functools.partial(_openjph, ic), data, _j2k_out(ctx),
+                                 planar=False), _plain(ctx))
         except Exception:
             pass
     # OpenJPEG (>= 2.5) decodes HT code-blocks too. It is used for the 9-7
