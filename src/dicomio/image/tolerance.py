@@ -76,7 +76,7 @@ def frame_worker(img: DicomImage, idx: Sequence[int], result: np.ndarray,
             elif on_error == "recover" and isinstance(exc, DamagedStreamError):
                 good = _decode_damaged(img, i, dest, cands, want_rgb, alone, exc)
             else:
-                _failed(img, i, exc, _ACTIONS[on_error])
+                record_failed(img, i, exc, on_error)
                 result[k] = 0
                 return
         else:
@@ -89,8 +89,11 @@ def frame_worker(img: DicomImage, idx: Sequence[int], result: np.ndarray,
     return work
 
 
-def _failed(img: DicomImage, i: int, exc: DecodeError, action: str) -> None:
-    fi = FrameInfo(i, "", {}, list(exc.tried), error=exc.message, action=action,
+def record_failed(img: DicomImage, i: int, exc: DecodeError, on_error: str) -> None:
+    """Record frame ``i`` as failed with ``exc``, as ``on_error`` treats it
+    (its pixels are set by the caller: 0, or left out)."""
+    fi = FrameInfo(i, "", {}, list(exc.tried), error=exc.message,
+                   action=_ACTIONS[on_error],
                    missing_rows=(0, img.spec.rows),
                    missing_bytes=getattr(exc, "missing_bytes", None),
                    damaged=isinstance(exc, DamagedStreamError))

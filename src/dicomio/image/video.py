@@ -47,7 +47,7 @@ import numpy as np
 from ..backends import registry
 from ..errors import DecodeError, DicomioError, TruncatedError
 from ..values import photometric
-from .tolerance import _ACTIONS, _failed
+from .tolerance import record_failed
 
 __all__ = ["VideoFrames", "frame_time", "chunk_bounds", "gop_chunks"]
 
@@ -262,7 +262,7 @@ class VideoFrames:
             if on_error == "raise":
                 raise err
             for k, i in enumerate(idx):
-                _failed(self.image, int(i), err, _ACTIONS[on_error])  # type: ignore[arg-type]
+                record_failed(self.image, int(i), err, on_error)  # type: ignore[arg-type]
                 result[k] = 0
             return
         slots: dict[int, list[int]] = {}
@@ -280,7 +280,7 @@ class VideoFrames:
                 except DecodeError as exc:
                     if on_error == "raise":
                         raise
-                    _failed(self.image, i, exc, _ACTIONS[on_error])
+                    record_failed(self.image, i, exc, on_error)
                     for k in slots[i]:
                         result[k] = 0
                     continue
