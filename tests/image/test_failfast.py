@@ -166,39 +166,54 @@ def test_forced_backends_on_one_library_stop_after_the_first(calls):
     assert calls["pylibjpeg"] == 1 and calls["pillow"] == 0
 
 
-def test_another_library_still_decodes_what_one_refused(calls):
-    # CharLS refuses a JPEG-LS stream whose coded data were zeroed (in
-    # imagecodecs and in pyjpegls alike); Thomas Richter's libjpeg
-    # (pylibjpeg, installed by the test extra) decodes it, wrongly but
-    # without an error: the pixels come back, with a warning saying so.
+def _zeroed(f: bytes) -> bytes:
+    a, n = len(f) // 3, len(f) // 4
+    return f[:a] + bytes(n) + f[a + n :]
 
-    def zeroed(f: bytes) -> bytes:
-        a, n = len(f) // 3, len(f) // 4
-        return f[:a] + bytes(n) + f[a + n :]
 
-    data = _with_frame("JPEGLSLossless", zeroed, GREY8[:1])
-    img = DicomImage(data)
-    with pytest.warns(DicomioWarning, match=r"frame 0: CharLS refused the "
-                      r"stream as corrupt; pylibjpeg, on .*libjpeg.*, decoded it, but "
-                      r"the stream may be damaged and the pixels wrong"):
-        assert img.read().shape == GREY8[0].shape
-    assert img.decoder == "pylibjpeg"
-    assert "CharLS refused" in img.frame_info(0).doubt
-    tried = dict(img.frame_info(0).tried)
+def test_charls_proof_of_corrupt_data_stops_the_frame(calls):
+    # CharLS refuses a JPEG-LS stream whose coded data were zeroed as invalid
+    # encoded data (in imagecodecs and in pyjpegls alike); Thomas Richter's
+    # libjpeg (pylibjpeg) would decode it, wrongly but without an error. The
+    # proof fails the frame at once; on_error="recover" gets libjpeg's pixels.
+    data = _with_frame("JPEGLSLossless", _zeroed, GREY8[:1])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(dicomio.DamagedStreamError) as info:
+            DicomImage(data).read()
+    err = info.value
+    assert re.search(r"frame 0, .*: the codestream is damaged: CharLS found its coded "
+                     r"data corrupt \(.*general structural problem\); a more lenient "
+                     r"decoder would return wrong pixels", str(err))
+    tried = dict(err.tried)
     assert not tried["imagecodecs"].startswith("not run")
-    assert tried["pyjpegls"] == "not run: CharLS already failed on this frame"
-    assert calls["imagecodecs"] == 1 and calls["pyjpegls"] == 0
-    assert calls["pylibjpeg"] == 1
+    assert tried["pyjpegls"] == tried["pylibjpeg"] == "not run: the coded data are corrupt"
+    assert calls["imagecodecs"] == 1 and calls["pyjpegls"] == 0 and calls["pylibjpeg"] == 0
+
+    img = DicomImage(data)
+    with pytest.warns(DicomioWarning, match=r"1 of 1 frame failed; 1 have a damaged "
+                      r"codestream and were recovered as the decoder returned them"):
+        out = img.read(on_error="recover")
+    fi = img.frame_info(0)
+    assert fi.backend == "pylibjpeg" and fi.action == "recovered" and fi.damaged
+    assert fi.error.startswith("the codestream is damaged: CharLS found")
+    assert out.shape == GREY8[0].shape and (out != GREY8[0]).any()
+    assert list(img.failed_frames) == [0]
 
 
 def test_a_read_sums_up_the_frames_in_doubt_in_one_warning():
-    # Every frame of a 3-frame JPEG-LS file zeroed: one warning for the read,
-    # naming the frames, not one per frame.
-    enc = Encapsulated.parse(make(GREY8[:3], "JPEGLSLossless"))
+    # A reserved marker in each of 3 JPEG frames: libjpeg-turbo refuses
+    # ("Unsupported marker type", not a proof of corrupt data), Thomas
+    # Richter's libjpeg decodes. One warning for the read, naming the
+    # frames, not one per frame.
+    def corrupt(f: bytes) -> bytes:
+        sos = f.index(b"\xff\xda")
+        at = sos + 2 + int.from_bytes(f[sos + 2 : sos + 4], "big") + 8
+        return f[:at] + b"\xff\x69" + f[at + 2 :]
+
+    enc = Encapsulated.parse(make(GREY8[:3], "JPEGBaseline8Bit"))
     for k, f in enumerate(enc.fragments):
-        f = f.rstrip(b"\x00")
-        a, n = len(f) // 3, len(f) // 4
-        f = f[:a] + bytes(n) + f[a + n :]
+        f = corrupt(f.rstrip(b"\x00"))
         enc.fragments[k] = f + b"\x00" * (len(f) % 2)
     enc.bot = b""
     img = DicomImage(enc.build(), threads=2)
@@ -207,12 +222,14 @@ def test_a_read_sums_up_the_frames_in_doubt_in_one_warning():
         assert img.read().shape == GREY8[:3].shape
     doubts = [str(w.message) for w in caught if "refused the stream" in str(w.message)]
     assert len(doubts) == 1, doubts
-    assert re.search(r": frames 0, 1, 2 \(3 of 3 read\): CharLS refused the stream",
-                     doubts[0])
+    assert re.search(r": frames 0, 1, 2 \(3 of 3 read\): libjpeg-turbo refused the "
+                     r"stream as corrupt; pylibjpeg, on .*libjpeg.*, decoded it, but the "
+                     r"stream may be damaged and the pixels wrong", doubts[0])
     assert all(img.frame_info(i).doubt for i in range(3))
+    assert img.decoder == "pylibjpeg"
     assert img.failed_frames == {}
     # Reading one frame again warns about that frame alone.
-    with pytest.warns(DicomioWarning, match=r": frame 1: CharLS refused"):
+    with pytest.warns(DicomioWarning, match=r": frame 1: libjpeg-turbo refused"):
         img.read(1)
 
 

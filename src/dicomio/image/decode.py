@@ -164,7 +164,12 @@ class FrameDecoding(FrameLayout):
                 else:
                     tried.append((be.name, failure))
                     if blamed:
-                        failures.record(be)
+                        failures.record(be, failure)
+                    if failures.proof and not damaged_ok:
+                        tried += _not_run(attempts, be, "not run: the coded data are "
+                                          "corrupt")
+                        raise self._err(DamagedStreamError, "the codestream is damaged: "
+                                        + failures.proof, frame=i, tried=tried)
                 continue
             if be_opts is not opts and threaded_failure is not None:
                 tried.append((f"{be.name} ({opts['codec_threads']} codec threads)",
@@ -328,6 +333,13 @@ def _not_tried(cands: Sequence[Backend]) -> list[tuple[str, str]]:
     # Crash-prone C decoders never see a stream whose header is already wrong.
     return [(b.name, "not run: the stream was rejected before decoding")
             for b in cands]
+
+
+def _not_run(attempts: Sequence[tuple[Backend, Any, bool]], after: Backend,
+             why: str) -> list[tuple[str, str]]:
+    """``(name, why)`` for each backend after ``after`` in ``attempts``."""
+    names = list(dict.fromkeys(be.name for be, _, _ in attempts))
+    return [(name, why) for name in names[names.index(after.name) + 1:]]
 
 
 def _all_failed(spec: Any) -> str:

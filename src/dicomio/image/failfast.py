@@ -11,9 +11,12 @@ what they accept. Two things make the rest of the list pointless:
   would fail the same way (:class:`LibraryFailures`). A backend on another
   library is still tried: that is what fallback is for.
 
-And one thing makes trying any backend wrong: the codestream shows damage
-its decoders would turn into wrong pixels without an error (:func:`damaged`:
-zeroed JPEG 2000 / HTJ2K coded data).
+And two things make trying any (more) backend wrong: the codestream shows
+damage its decoders would turn into wrong pixels without an error
+(:func:`damaged`: zeroed JPEG 2000 / HTJ2K coded data), or a library's own
+error proves the coded data corrupt (:attr:`LibraryFailures.proof`: CharLS's
+"invalid encoded data"), where a more lenient library would only make
+pixels out of the damage.
 
 The frame's :class:`~dicomio.errors.DecodeError` lists each backend that was
 not run and why.
@@ -24,10 +27,20 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from ..backends._base import OPENJPEG, Backend, Unsupported
+from ..backends._base import CHARLS, OPENJPEG, Backend, Unsupported
 from ..pixels import codestream
 
 __all__ = ["LibraryFailures", "blames_library", "damaged", "doomed"]
+
+#: Errors that prove the coded data corrupt, per library: the library parsed
+#: the stream's headers, accepted its parameters, and found its entropy-coded
+#: data impossible. Not a missing feature or a limit (those are other errors).
+#: CharLS's invalid_encoded_data, measured on zeroed, marker-corrupted and
+#: bit-flipped JPEG-LS data (imagecodecs and pyjpegls word it the same way);
+#: Thomas Richter's libjpeg decodes all of them to wrong pixels, no error.
+CORRUPT_DATA = {
+    CHARLS: ("the encoded bit stream contains a general structural problem",),
+}
 
 
 def blames_library(exc: BaseException) -> bool:
@@ -56,6 +69,9 @@ class LibraryFailures:
         self.family = family
         self.info = info
         self.failed: list[str] = []
+        #: Why the coded data are known corrupt (a library's own error that
+        #: :data:`CORRUPT_DATA` lists), or None.
+        self.proof: str | None = None
 
     def libraries(self, be: Backend) -> tuple[str, ...]:
         """The libraries ``be`` runs for this frame (empty when undeclared)."""
@@ -71,11 +87,16 @@ class LibraryFailures:
             return f"not run: {' and '.join(libs)} already failed on this frame"
         return None
 
-    def record(self, be: Backend) -> None:
-        """``be`` failed on the frame's data: its libraries did."""
+    def record(self, be: Backend, failure: str = "") -> None:
+        """``be`` failed on the frame's data (``failure``): its libraries did."""
         for lib in self.libraries(be):
             if lib not in self.failed:
                 self.failed.append(lib)
+            if self.proof is None and any(sign in failure
+                                          for sign in CORRUPT_DATA.get(lib, ())):
+                self.proof = (f"{lib} found its coded data corrupt ({failure}); a more "
+                              "lenient decoder would return wrong pixels without an "
+                              "error (read with on_error='recover' to get them anyway)")
 
     def rescued(self, be: Backend) -> str | None:
         """A warning when ``be`` decoded a frame another library refused, or None.
