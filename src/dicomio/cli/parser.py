@@ -64,6 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--json", action="store_true", help="machine-readable output")
     i.set_defaults(func=_run("info"))
 
+    from .transcode import add_parser as add_transcode
+    from .transcode import add_writer_options
+
     c = sub.add_parser(
         "decompress", parents=[common],
         help="write uncompressed copies (files or folders)",
@@ -74,20 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("input", help="a DICOM file or a folder")
     c.add_argument("output", help="for a file: the file to write, or an existing "
                    "folder to write into; for a folder: the output folder")
-    c.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
-                   help="files decoded at once (default: all cores)")
-    c.add_argument("--dask-scheduler", metavar="ADDRESS", default=None,
-                   help="run the files as tasks on a dask.distributed scheduler")
-    c.add_argument("--on-error", choices=("raise", "recover", "fill"), default="raise",
-                   help="a frame that fails (e.g. a truncated file): fail the file "
-                   "and write nothing (raise, the default), write it as 0 (fill), "
-                   "or keep what a truncated frame holds and write the rest as 0 "
-                   "(recover); such a file is written as a repaired copy (new SOP "
-                   "Instance UID, Derivation Description) and a warning names the "
-                   "frames")
+    add_writer_options(c, "decoded")
     c.set_defaults(func=_run("decompress"))
 
-    from .transcode import add_parser as add_transcode
 
     add_transcode(sub, common, _run("transcode"))
 

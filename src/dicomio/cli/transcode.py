@@ -18,7 +18,7 @@ from typing import Any
 from ._inputs import check_input, file_jobs
 from ._output import Reporter
 
-__all__ = ["add_parser", "run"]
+__all__ = ["add_parser", "add_writer_options", "run"]
 
 
 def add_parser(sub: Any, common: argparse.ArgumentParser, func: Any) -> None:
@@ -39,18 +39,25 @@ def add_parser(sub: Any, common: argparse.ArgumentParser, func: Any) -> None:
                    "JPEGLSLossless, RLELossless, JPEG2000, ExplicitVRLittleEndian")
     t.add_argument("--level", type=float, default=None,
                    help="codec level (quality, NEAR, PSNR, step; see the docs)")
-    t.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
-                   help="files transcoded at once (default: all cores)")
-    t.add_argument("--dask-scheduler", metavar="ADDRESS", default=None,
+    add_writer_options(t, "transcoded")
+    t.set_defaults(func=func)
+
+
+def add_writer_options(p: argparse.ArgumentParser, done: str) -> None:
+    """``--jobs``, ``--dask-scheduler`` and ``--on-error``: the options of the
+    commands that write a copy of each file (``decompress``, ``transcode``);
+    ``done``: what happens to a file ("decoded", "transcoded")."""
+    p.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
+                   help=f"files {done} at once (default: all cores)")
+    p.add_argument("--dask-scheduler", metavar="ADDRESS", default=None,
                    help="run the files as tasks on a dask.distributed scheduler")
-    t.add_argument("--on-error", choices=("raise", "recover", "fill"), default="raise",
+    p.add_argument("--on-error", choices=("raise", "recover", "fill"), default="raise",
                    help="a frame that fails (e.g. a truncated file): fail the file "
                    "and write nothing (raise, the default), write it as 0 (fill), "
                    "or keep what a truncated frame holds and write the rest as 0 "
                    "(recover); such a file is written as a repaired copy (new SOP "
                    "Instance UID, Derivation Description) and a warning names the "
                    "frames")
-    t.set_defaults(func=func)
 
 
 def _level(value: float | None) -> float | int | None:
