@@ -58,6 +58,20 @@ def _quiet_open(path: Path) -> dicomio.DicomImage:
         return dicomio.DicomImage(path)
 
 
+def _flipped(path: Path, kw: str) -> Path:
+    """A clip written to ``path`` with every 7th of 200 bytes in the middle of
+    its stream flipped (0x5A): pictures the decoder refuses or loses."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ds = dicomio.encode.video.make_video_dataset(_frames(), kw, gop=GOP)
+    stream = bytearray(ds.PixelData)
+    for k in range(len(stream) // 2, len(stream) // 2 + 200, 7):
+        stream[k] ^= 0x5A
+    ds.PixelData = bytes(stream)
+    ev.save_video(ds, path)
+    return path
+
+
 @pytest.mark.parametrize("kw", SYNTAXES)
 def test_a_file_cut_inside_the_stream(clean, tmp_path, kw):
     whole, ref = clean[kw]
@@ -112,15 +126,7 @@ def test_a_corrupt_stream(clean, tmp_path, kw):
     # gives it away. Either way the damaged group of pictures fails, and
     # every frame returned is the undamaged file's frame at the same place.
     whole, ref = clean[kw]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        ds = dicomio.encode.video.make_video_dataset(_frames(), kw, gop=GOP)
-    stream = bytearray(ds.PixelData)
-    for k in range(len(stream) // 2, len(stream) // 2 + 200, 7):
-        stream[k] ^= 0x5A
-    ds.PixelData = bytes(stream)
-    path = tmp_path / "bad.dcm"
-    ev.save_video(ds, path)
+    path = _flipped(tmp_path / "bad.dcm", kw)
     img = _quiet_open(path)
     with img:
         assert img.n_frames == N
@@ -152,15 +158,7 @@ def test_a_corrupt_stream(clean, tmp_path, kw):
 def test_lost_pictures_are_named(clean, tmp_path):
     # H.264 in a transport stream that lost a picture: the file says so when
     # it opens, and the frame that has no picture says why it failed.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        ds = dicomio.encode.video.make_video_dataset(_frames(), "MPEG4HP41", gop=GOP)
-    stream = bytearray(ds.PixelData)
-    for k in range(len(stream) // 2, len(stream) // 2 + 200, 7):
-        stream[k] ^= 0x5A
-    ds.PixelData = bytes(stream)
-    path = tmp_path / "lost.dcm"
-    ev.save_video(ds, path)
+    path = _flipped(tmp_path / "lost.dcm", "MPEG4HP41")
     with pytest.warns(DicomioWarning, match=r"timestamps skip 1 picture\(s\) \(lost "
                                             r"packets\): frames (\d+) are missing"):
         img = dicomio.DicomImage(path)
