@@ -4,12 +4,15 @@ Each file is written by dicomio's own encoder (:func:`dicomio.encode.make_datase
 and then one frame's codestream gets a run of zero bytes where its coded data
 are: in the middle, over whole 512-byte blocks (a lost disk sector), or just
 before the EOC marker. OpenJPEG reads the zeros as empty packets and OpenJPH
-reports its error through a callback imagecodecs ignores, so the decoders
-return wrong pixels without an error. Shared by tests/pixels, tests/image and
+reports its error through a callback imagecodecs ignores (dicomio's
+imagecodecs backend raises it), so the decoders return wrong pixels without
+an error. Shared by tests/pixels, tests/image and
 the doors' tests.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 
@@ -73,3 +76,12 @@ def zeroed_file(syntax: str, defect: str, frame: int = 1,
     enc.fragments[frame] = bad + b"\x00" * (len(bad) % 2)
     enc.bot = b""
     return enc.build(), bad, start
+
+
+def zeroed_path(folder: Path, syntax: str, defect: str) -> tuple[Path, bytes]:
+    """:func:`zeroed_file` written to ``folder / "zeroed.dcm"``: ``(path,
+    the damaged codestream)``."""
+    data, bad, _start = zeroed_file(syntax, defect)
+    path = folder / "zeroed.dcm"
+    path.write_bytes(data)
+    return path, bad

@@ -10,17 +10,14 @@ import pytest
 
 import dicomio
 from dicomio import DicomioWarning
-from tests._zeroed import FRAMES, zeroed_file
+from tests._zeroed import FRAMES, zeroed_path
 
 pytest.importorskip("dask")
 
 
 @pytest.fixture
 def zeroed(tmp_path):
-    data, bad, _start = zeroed_file("JPEG2000Lossless", "sector")
-    path = tmp_path / "zeroed.dcm"
-    path.write_bytes(data)
-    return path, bad
+    return zeroed_path(tmp_path, "JPEG2000Lossless", "sector")
 
 
 def test_compute_raises_by_default(zeroed):

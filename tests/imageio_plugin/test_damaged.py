@@ -9,15 +9,12 @@ import pytest
 
 import dicomio
 from dicomio import DicomioWarning
-from tests._zeroed import FRAMES, zeroed_file
+from tests._zeroed import FRAMES, zeroed_path
 
 
 @pytest.fixture
 def zeroed(tmp_path):
-    data, bad, _start = zeroed_file("JPEG2000Lossless", "middle")
-    path = tmp_path / "zeroed.dcm"
-    path.write_bytes(data)
-    return path, bad
+    return zeroed_path(tmp_path, "JPEG2000Lossless", "middle")
 
 
 def test_imread_refuses_a_zeroed_frame(zeroed):

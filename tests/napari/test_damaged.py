@@ -12,7 +12,7 @@ pytest.importorskip("dask")
 from napari.utils.notifications import notification_manager  # noqa: E402
 
 from dicomio._napari import _lazy, read_dicom  # noqa: E402
-from tests._zeroed import FRAMES, zeroed_file  # noqa: E402
+from tests._zeroed import FRAMES, zeroed_path  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -25,9 +25,7 @@ def _clean_state():
 
 
 def test_a_zeroed_frame_opens_with_the_decoders_pixels_and_a_notification(tmp_path):
-    data, bad, _start = zeroed_file("JPEG2000Lossless", "middle")
-    path = tmp_path / "zeroed.dcm"
-    path.write_bytes(data)
+    path, bad = zeroed_path(tmp_path, "JPEG2000Lossless", "middle")
     (layer, kwargs, layer_type), = read_dicom(str(path))
     assert layer_type == "image"
     pixels = np.asarray(layer)
