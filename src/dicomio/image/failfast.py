@@ -151,9 +151,10 @@ def damaged(data: Any, family: str) -> str | None:
     A run of zero bytes in JPEG 2000 / HTJ2K coded data longer than the
     tile's packets and code-blocks explain
     (:func:`~dicomio.pixels.codestream.j2k_zero_run`): overwritten data that
-    OpenJPEG reads as empty packets and OpenJPH reports only through a
-    callback imagecodecs ignores, so every backend returns wrong pixels
-    without an error. JPEG and JPEG-LS are not judged this way: zero runs
+    OpenJPEG reads as empty packets and OpenJPH often decodes without a word
+    (its error, when it has one, imagecodecs only prints; the imagecodecs
+    backend raises it), so every backend can return wrong pixels without an
+    error. JPEG and JPEG-LS are not judged this way: zero runs
     are legitimate there (thousands of bytes in lossless JPEG of flat areas).
 
     Returns
