@@ -126,13 +126,11 @@ def _data(series: Any, rescale: bool, on_error: str = "raise"
 
 
 def _check_on_error(on_error: str) -> str:
-    from ..image.tolerance import check_on_error
+    from .repair import check_write_on_error
 
-    if check_on_error(on_error) == "skip":
-        raise ValueError("NIfTI export keeps every slice: use on_error='fill' or "
-                         "'recover', not 'skip' (a missing slice would shift every "
-                         "slice after it in the affine)")
-    return on_error
+    return check_write_on_error(on_error, "NIfTI export", "every slice",
+                                "a missing slice would shift every slice after it "
+                                "in the affine")
 
 
 def nifti_image(series: Any, *, rescale: bool = True, on_error: str = "raise") -> Any:

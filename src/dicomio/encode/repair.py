@@ -49,14 +49,15 @@ _ST_LIMIT = 1024  # Derivation Description is ST
 _NAMED = 12  # frames named in the Derivation Description before "..."
 
 
-def check_write_on_error(on_error: str, what: str) -> str:
-    """Refuse an ``on_error`` a DICOM write cannot honour (``"skip"``, unknowns)."""
+def check_write_on_error(
+        on_error: str, what: str, keeps: str = "every frame the header describes",
+        why: str = "dropping frames would renumber them and break the per-frame "
+                   "functional groups and every reference to a frame number") -> str:
+    """Refuse an ``on_error`` a write cannot honour (``"skip"``, unknowns):
+    ``what`` keeps ``keeps``, because ``why``."""
     if check_on_error(on_error) == "skip":
-        raise ValueError(
-            f"{what} keeps every frame the header describes: use on_error='fill' "
-            "or 'recover', not 'skip' (dropping frames would renumber them and "
-            "break the per-frame functional groups and every reference to a "
-            "frame number)")
+        raise ValueError(f"{what} keeps {keeps}: use on_error='fill' or 'recover', "
+                         f"not 'skip' ({why})")
     return on_error
 
 
