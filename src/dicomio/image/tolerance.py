@@ -279,7 +279,7 @@ def warn_doubts(img: DicomImage, idx: Sequence[int]) -> None:
         if fi is not None and fi.doubt and not fi.action:
             by_reason.setdefault(fi.doubt, []).append(i)
     for reason, frames in by_reason.items():
-        named = _listed(map(str, frames))
+        named = listed(map(str, frames))
         which = (f"frame {named}" if len(frames) == 1 else
                  f"frames {named} ({len(frames)} of {len(idx)} read)")
         warnings.warn(f"{img._where()}: {which}: {reason}", DicomioWarning, stacklevel=4)
@@ -309,14 +309,14 @@ def failed_summary(n: int, failed: Sequence[tuple[int, FrameInfo]], *,
                  and damaged in (None, fi.damaged)]
         if not these:
             continue
-        named = _listed(describe(i, fi) if action == "recovered" else str(i)
+        named = listed(describe(i, fi) if action == "recovered" else str(i)
                         for i, fi in these)
         parts.append(f"{len(these)} {say}: {named}")
     verb = f"{unit} failed" if n == 1 else f"{unit}s failed"
     return f"{len(failed)} of {n} {verb}; " + "; ".join(parts)
 
 
-def _listed(names: Iterable[str]) -> str:
+def listed(names: Iterable[str]) -> str:
     """``"1, 2, 3"``: the first :data:`_LISTED` names, then ``", ..."``."""
     names = list(names)
     more = ", ..." if len(names) > _LISTED else ""

@@ -47,7 +47,7 @@ import numpy as np
 from ..backends import registry
 from ..errors import DecodeError, DicomioError, TruncatedError
 from ..values import photometric
-from .tolerance import record_failed
+from .tolerance import listed, record_failed
 
 __all__ = ["VideoFrames", "frame_time", "chunk_bounds", "gop_chunks"]
 
@@ -183,7 +183,7 @@ class VideoFrames:
     def _adopt_lost(self) -> None:
         """Lost pictures: they and the GOPs on either side of each fail."""
         index, lost = self.index, self._lost
-        shown = ", ".join(str(p) for p in lost[:20]) + (", ..." if len(lost) > 20 else "")
+        shown = listed(map(str, lost))
         self.image.warnings.append(
             f"the video stream's timestamps skip {len(lost)} picture(s) (lost "
             f"packets): frames {shown} are missing, and the groups of pictures "
