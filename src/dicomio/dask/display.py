@@ -63,7 +63,7 @@ def _display_chunk(items: Sequence[Item], frame_shape: tuple[int, ...],
                    value_range: tuple[float, float] | None,
                    squeeze: bool, on_error: str = "raise") -> np.ndarray:
     """The display images of ``items``, one ``(len(items), *frame_shape)`` block."""
-    from ..image.tolerance import warn_failed
+    from ..image.tolerance import warn_failed_among
     from ..values.display import read_display
 
     out = np.empty((len(items), *frame_shape), np.uint8)
@@ -76,9 +76,7 @@ def _display_chunk(items: Sequence[Item], frame_shape: tuple[int, ...],
                                   value_range=value_range, on_error=on_error)
             failed = img.failed_frames
         out[[pos for pos, _ in group]] = arr
-        mine = [(f, failed[f]) for f in dict.fromkeys(frames) if f in failed]
-        if mine:
-            warn_failed(path, len(frames), mine, stacklevel=2)
+        warn_failed_among(path, frames, failed, stacklevel=2)
     return out[0] if squeeze else out
 
 

@@ -14,7 +14,7 @@ import numpy as np
 
 from ..errors import DicomioError, MemoryLimitError
 from .limits import memory_limit
-from .tolerance import warn_failed
+from .tolerance import warn_failed_among
 
 __all__ = ["read_display"]
 
@@ -57,8 +57,5 @@ def read_display(img: Any, idx: Sequence[int], batched: bool, *, window: Any,
     finally:
         img._quiet_failures = quiet
     if on_error != "raise" and not quiet:
-        failed = img.failed_frames
-        mine = [(i, failed[i]) for i in dict.fromkeys(idx) if i in failed]
-        if mine:
-            warn_failed(img._where(), len(idx), mine)
+        warn_failed_among(img._where(), idx, img.failed_frames)
     return arr if batched else arr[0]

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import threading
 import warnings
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -292,6 +292,15 @@ def warn_failed(where: str, n: int, failed: Sequence[tuple[int, FrameInfo]], *,
     warnings.warn(f"{where}: {failed_summary(n, failed, unit=unit)}"
                   f" (see {attr} for the reasons)", DicomioWarning,
                   stacklevel=stacklevel)
+
+
+def warn_failed_among(where: str, idx: Sequence[int], failed: Mapping[int, FrameInfo],
+                      *, stacklevel: int = 4) -> None:
+    """:func:`warn_failed` for the frames of a read of ``idx`` that are in
+    ``failed`` (an image's ``failed_frames``); nothing when none is."""
+    mine = [(i, failed[i]) for i in dict.fromkeys(idx) if i in failed]
+    if mine:
+        warn_failed(where, len(idx), mine, stacklevel=stacklevel + 1)
 
 
 def failed_summary(n: int, failed: Sequence[tuple[int, FrameInfo]], *,
