@@ -260,6 +260,8 @@ def _parse_siz(buf: memoryview, n: int) -> dict[str, Any]:
         subsampling.append((xr, yr))
     return {
         "length": length,
+        # Image and tile grid (Xsiz, Ysiz, XOsiz, YOsiz, XTsiz, YTsiz, XTOsiz, YTOsiz).
+        "grid": (xsiz, ysiz, xosiz, yosiz, xtsiz, ytsiz, xtosiz, ytosiz),
         "rows": ysiz - yosiz,
         "columns": xsiz - xosiz,
         "precisions": tuple(precisions),

@@ -42,6 +42,7 @@ import struct
 from typing import Any, NamedTuple
 
 from ._common import _JP2_SIGNATURE, _boxes, _buffer, _u16
+from .j2k import _parse_siz as parse_siz
 
 __all__ = ["j2k_zero_run", "ZERO_RUN_MARGIN"]
 
@@ -170,13 +171,8 @@ def _scan(buf: memoryview, margin: int) -> str | None:
 
 def _parse_siz(buf: memoryview) -> _Siz:
     """The tile grid and sub-sampling (T.800 A.5.1); raises on nonsense."""
-    (_rsiz, xsiz, ysiz, xosiz, yosiz, xtsiz, ytsiz, xtosiz, ytosiz, csiz) = (
-        struct.unpack_from(">H8IH", buf, 6))
-    sub = tuple((buf[43 + 3 * c], buf[44 + 3 * c]) for c in range(csiz))
-    if (not csiz or xtsiz == 0 or ytsiz == 0 or xsiz <= xosiz or ysiz <= yosiz
-            or any(x == 0 or y == 0 for x, y in sub)):
-        raise ValueError("SIZ is not usable")
-    return _Siz(xsiz, ysiz, xosiz, yosiz, xtsiz, ytsiz, xtosiz, ytosiz, sub)
+    siz = parse_siz(buf, len(buf))
+    return _Siz(*siz["grid"], siz["subsampling"])
 
 
 def _segments(buf: memoryview, pos: int, end: int, hdr: _Header, stop: int,
