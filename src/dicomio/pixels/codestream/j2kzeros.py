@@ -172,7 +172,9 @@ def _scan(buf: memoryview, margin: int) -> str | None:
 def _parse_siz(buf: memoryview) -> _Siz:
     """The tile grid and sub-sampling (T.800 A.5.1); raises on nonsense."""
     siz = parse_siz(buf, len(buf))
-    return _Siz(*siz["grid"], siz["subsampling"])
+    xsiz, ysiz, xosiz, yosiz, xtsiz, ytsiz, xtosiz, ytosiz = siz["grid"]
+    return _Siz(xsiz, ysiz, xosiz, yosiz, xtsiz, ytsiz, xtosiz, ytosiz,
+                siz["subsampling"])
 
 
 def _segments(buf: memoryview, pos: int, end: int, hdr: _Header, stop: int,
