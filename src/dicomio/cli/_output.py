@@ -18,7 +18,13 @@ import warnings
 from collections.abc import Iterator
 from typing import Any
 
-__all__ = ["Reporter", "isatty", "unicode_ok", "use_color"]
+__all__ = ["Reporter", "isatty", "repaired_note", "unicode_ok", "use_color"]
+
+
+def repaired_note(n: int) -> str:
+    """`` (2 repaired: see the warnings)`` after a written count, when ``n``
+    files were written as repaired copies (``--on-error``); else ``""``."""
+    return f" ({n} repaired: see the warnings)" if n else ""
 
 
 def isatty(stream: Any) -> bool:

@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from ._inputs import check_input, file_jobs
-from ._output import Reporter
+from ._output import Reporter, repaired_note
 
 __all__ = ["run"]
 
@@ -58,14 +58,9 @@ def _on_dask(jobs: list[tuple[Path, Path]], scheduler: str, reporter: Reporter,
     for r in failed:
         sys.stderr.write(f"FAILED {r['source']}: {r['error']}\n")
     repaired = sum(bool(r.get("failed_frames")) for r in report)
-    sys.stdout.write(f"{len(report) - len(failed)} written{_repaired(repaired)}, "
+    sys.stdout.write(f"{len(report) - len(failed)} written{repaired_note(repaired)}, "
                      f"{len(failed)} failed\n")
     return 1 if failed else 0
-
-
-def _repaired(n: int) -> str:
-    """`` (2 repaired)`` after the written count, when files were repaired."""
-    return f" ({n} repaired: see the warnings)" if n else ""
 
 
 def _folder(jobs: list[tuple[Path, Path]], dst: Path, n_jobs: int,
@@ -112,7 +107,7 @@ def _folder(jobs: list[tuple[Path, Path]], dst: Path, n_jobs: int,
     # Only now that no worker can be about to write into them.
     for folder in sorted(skipped_dirs, key=lambda p: len(p.parts), reverse=True):
         _remove_empty_dirs(folder, dst)
-    sys.stdout.write(f"{written} written{_repaired(repaired)}, {skipped} skipped "
+    sys.stdout.write(f"{written} written{repaired_note(repaired)}, {skipped} skipped "
                      f"(no pixel data), {failures} failed\n")
     return 1 if failures else 0
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ._inputs import check_input, file_jobs
-from ._output import Reporter
+from ._output import Reporter, repaired_note
 
 __all__ = ["add_parser", "add_writer_options", "run"]
 
@@ -103,8 +103,8 @@ def _summary(reports: list[dict[str, Any]], reporter: Reporter) -> int:
     counts = {a: sum(r["action"] == a for r in reports)
               for a in ("transcoded", "copied", "failed")}
     repaired = sum(bool(r.get("failed_frames")) for r in reports)
-    also = f" ({repaired} repaired: see the warnings)" if repaired else ""
-    sys.stdout.write(f"{counts['transcoded']} written{also}, {counts['copied']} "
+    sys.stdout.write(f"{counts['transcoded']} written{repaired_note(repaired)}, "
+                     f"{counts['copied']} "
                      f"copied unchanged (no pixel data), {counts['failed']} failed\n")
     return 1 if counts["failed"] else 0
 
